@@ -1,0 +1,3 @@
+"""The Slack app (slack-bolt): listeners, slash commands, Block Kit builders, review and answers.
+
+Never imports training/, torch or transformers: the bot queues jobs and the worker runs them."""
