@@ -1,0 +1,70 @@
+"""``build_app``: the slack-bolt App with every listener of threadtune."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+
+from bot import answers, capture, channels, faq, jobs, privacy, review, slash
+from bot.context import BotContext
+from threadtune.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Bot modules in registration order; each has ``register(app, ctx)`` and ``SUBCOMMANDS``.
+MODULES = (capture, channels, faq, review, jobs, answers, privacy)
+
+
+def web_client(settings: Settings) -> WebClient:
+    """A WebClient that honours 429 Retry-After and retries connection errors (slack_sdk handlers)."""
+    settings.require("slack_bot_token")
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=30)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
+    client.retry_handlers.append(ConnectionErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def subcommands() -> dict[str, slash.Handler]:
+    """Every ``/threadtune`` subcommand of every bot module."""
+    handlers: dict[str, slash.Handler] = {}
+    for module in MODULES:
+        for name, handler in module.SUBCOMMANDS.items():
+            if name in handlers:
+                raise RuntimeError(f"/threadtune {name} is declared twice ({module.__name__})")
+            handlers[name] = handler
+    return handlers
+
+
+def build_app(settings: Settings, *, client: WebClient | None = None,
+              socket_mode: bool | None = None) -> App:
+    """The slack-bolt App. HTTP mode verifies every request with the signing secret; Socket Mode
+    (``SLACK_APP_TOKEN`` set) needs none."""
+    socket = bool(settings.slack_app_token) if socket_mode is None else socket_mode
+    if not socket:
+        settings.require("slack_bot_token", "slack_signing_secret")
+    client = client or web_client(settings)
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
+        request_verification_enabled=not socket,
+        # Nothing of ours needs auth.test at start-up: the bot starts in well under two seconds.
+        token_verification_enabled=False,
+        ignoring_self_events_enabled=True,
+        raise_error_for_unhandled_request=False,
+    )
+    ctx = BotContext(settings)
+    slash.register(app, ctx, subcommands())
+    for module in MODULES:
+        module.register(app, ctx)
+
+    @app.error
+    def on_error(error, body):  # noqa: ANN001
+        log.error("unhandled error in listener: %s", error, exc_info=error)
+
+    return app

@@ -1,0 +1,81 @@
+"""HTTP mode: the bolt App behind uvicorn (a production ASGI server), and Socket Mode.
+
+Events, commands and interactivity all arrive at ``POST /slack/events``. Bolt's builtin ASGI handler
+calls the synchronous App on the event loop; we run each dispatch on a worker thread instead, so that
+one slow listener never delays the 3-second ack of another request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from slack_bolt import App
+from slack_bolt.adapter.asgi.builtin import SlackRequestHandler
+from slack_bolt.adapter.asgi.http_request import AsgiHttpRequest
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
+
+#: Slack payloads are small; anything larger is refused before it is parsed.
+MAX_BODY_BYTES = 1_000_000
+
+
+class ThreadedSlackRequestHandler(SlackRequestHandler):
+    """Bolt's ASGI adapter, dispatching on a worker thread and refusing oversized bodies."""
+
+    async def dispatch(self, request: AsgiHttpRequest) -> BoltResponse:
+        body = await request.get_raw_body()
+        if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+            return BoltResponse(status=413, body="payload too large")
+        bolt_request = BoltRequest(body=body, query=request.query_string, headers=request.get_headers())
+        return await asyncio.to_thread(self.app.dispatch, bolt_request)
+
+
+def asgi_app(app: App, path: str = "/slack/events") -> ThreadedSlackRequestHandler:
+    """The ASGI application serving ``app`` at ``path``."""
+    return ThreadedSlackRequestHandler(app, path=path)
+
+
+def serve_http(app: App, host: str = "0.0.0.0", port: int = 3000) -> None:
+    """Run the bot in HTTP mode until interrupted."""
+    uvicorn.run(asgi_app(app), host=host, port=port, log_level="warning", access_log=False)
+
+
+def serve_socket_mode(app: App, app_token: str) -> None:
+    """Run the bot in Socket Mode (no public URL needed) until interrupted."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    SocketModeHandler(app, app_token).start()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A free TCP port on ``host``."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running(app: App, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a background thread; yields the events URL. For tests and benches."""
+    port = port or free_port(host)
+    config = uvicorn.Config(asgi_app(app), host=host, port=port, log_level="warning",
+                            access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the bot's HTTP server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}/slack/events"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,1 @@
+"""Fakes of external services: Slack's Web API, signed Slack requests, an OpenAI-compatible LLM."""

@@ -1,0 +1,93 @@
+"""Dataset versions from the store, as TRL ``messages`` rows.
+
+Reads the ``datasets`` and ``dataset_items`` tables that curation freezes (see curation/store.py);
+it does not need curation's code. A version is named by its content-hash id, its name (``v3``),
+its number (``3``) or ``latest``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from training.errors import DatasetError
+
+
+def resolve_dataset(db: Any, team_id: str, version: str | int | None) -> dict[str, Any]:
+    """The ``datasets`` row for ``version`` (None or 'latest': the newest) of ``team_id``."""
+    if not db["datasets"].exists():
+        raise DatasetError("the store has no datasets table; run `threadtune init`")
+    spec = "latest" if version in (None, "") else str(version).strip()
+    if spec == "latest":
+        rows = list(db.query(
+            "select * from datasets where team_id = ? order by version desc limit 1", [team_id]))
+    else:
+        digits = spec[1:] if spec[:1] in "vV" else spec
+        rows = list(db.query(
+            "select * from datasets where team_id = ? and (id = ? or name = ? or version = ?) "
+            "order by version desc limit 1",
+            [team_id, spec, spec, int(digits) if digits.isdigit() else -1]))
+        if not rows and len(spec) >= 6:  # a unique prefix of the content hash
+            rows = list(db.query(
+                "select * from datasets where team_id = ? and id like ? order by version desc",
+                [team_id, spec + "%"]))
+    if not rows:
+        known = [r["name"] for r in db.query(
+            "select name from datasets where team_id = ? order by version", [team_id])]
+        hint = f"known versions: {', '.join(known)}" if known else (
+            "there are none yet; approve pairs and run `threadtune dataset create`")
+        raise DatasetError(f"dataset {spec!r} not found for team {team_id} ({hint})")
+    return rows[0]
+
+
+def to_messages(question: str, answer: str, system_prompt: str | None) -> dict[str, list[dict[str, str]]]:
+    """One pair as a TRL conversational row."""
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    return {"messages": messages}
+
+
+def load_dataset_messages(db: Any, team_id: str, version: str | int | None,
+                          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(train_rows, eval_rows)`` in TRL's ``messages`` format for a dataset version.
+
+    Each row is ``{"messages": [system?, user, assistant]}``; eval rows hold the held-out pairs and
+    the variant phrasings. Raises DatasetError when the version is unknown or its train split is empty.
+    """
+    ds = resolve_dataset(db, team_id, version)
+    items = list(db.query(
+        "select split, question, answer from dataset_items where dataset_id = ? and team_id = ? "
+        "order by id", [ds["id"], team_id]))
+    train = [to_messages(i["question"], i["answer"], ds["system_prompt"])
+             for i in items if i["split"] == "train"]
+    evals = [to_messages(i["question"], i["answer"], ds["system_prompt"])
+             for i in items if i["split"] == "eval"]
+    if not train:
+        raise DatasetError(
+            f"dataset {ds['name'] or ds['id']} has no train rows; approve more pairs and create a "
+            "new version with `threadtune dataset create`")
+    return train, evals
+
+
+def write_jsonl(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Write rows as JSONL (atomically: a temp file, renamed)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file."""
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def pair_of(row: dict[str, Any]) -> tuple[str, str]:
+    """``(question, reference answer)`` of a messages row: the last user turn and the answer."""
+    user = [m["content"] for m in row["messages"] if m["role"] == "user"]
+    assistant = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
+    return user[-1], assistant[-1]
