@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 
@@ -10,6 +9,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from serving.hardware import vllm_importable
 from threadtune.settings import Settings, env_var
 from threadtune.shell import console, open_db, settings, user_errors
 
@@ -143,7 +143,7 @@ def doctor_rows(s: Settings) -> list[tuple[str, str, str]]:
         rows.append(("slack mode", "ok", "socket mode" if s.slack_app_token else "HTTP (/slack/events)"))
     rows.append(model_row(s))
     rows.append(("cuda", *cuda_state()))
-    vllm = importlib.util.find_spec("vllm") is not None
+    vllm = vllm_importable()
     rows.append(("vllm", "ok" if vllm else "info",
                  "importable" if vllm else "not installed here (optional: separate env, `.\\[gpu]`)"))
     rows.append(("serving backend", "info", s.serving_backend + (f" → {s.serving_url}" if s.serving_url else "")))
@@ -177,13 +177,10 @@ def model_row(s: Settings) -> tuple[str, str, str]:
 
 
 def cuda_state() -> tuple[str, str]:
-    """CUDA availability without importing torch when it is not installed."""
-    if importlib.util.find_spec("torch") is None:
-        return ("missing", "torch not installed")
-    import torch
+    """CUDA availability, as a doctor row state and detail."""
+    from serving.hardware import cuda_devices
 
-    if torch.cuda.is_available():
-        return ("ok", f"{torch.cuda.device_count()} × {torch.cuda.get_device_name(0)}")
+    devices = cuda_devices()
+    if devices:
+        return ("ok", f"{len(devices)} × {devices[0]}")
     return ("info", "no CUDA device: CPU training (cpu-small) and the embedded server")
-
-

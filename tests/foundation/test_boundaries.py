@@ -1,0 +1,82 @@
+"""The import rules between parts, and the bot's start-up cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_importing_bot_and_curation_loads_neither_torch_nor_transformers():
+    out = _run("""
+        import pkgutil, importlib, sys
+        import bot, curation
+        for pkg in (bot, curation):
+            for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+                importlib.import_module(m.name)
+        print(sorted(m for m in ("torch", "transformers", "trl", "peft") if m in sys.modules))
+    """)
+    assert out == "[]"
+
+
+def test_building_the_bot_app_is_fast_and_light(tmp_path):
+    out = _run(f"""
+        import time, sys
+        t = time.perf_counter()
+        from threadtune.settings import Settings
+        from bot.app import build_app
+        (Path := __import__("pathlib").Path)("{tmp_path}").mkdir(exist_ok=True)
+        build_app(Settings(_env_file=None, data_dir="{tmp_path}", slack_bot_token="xoxb-1", slack_signing_secret="s"))
+        print(round(time.perf_counter() - t, 3), "torch" in sys.modules)
+    """)
+    seconds, torch_loaded = out.split()
+    assert torch_loaded == "False"
+    assert float(seconds) < 2.0
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_arrows_run_one_way():
+    forbidden = {
+        "curation": {"slack_bolt", "slack_sdk", "bot", "training", "threadtune"},
+        "serving": {"bot", "curation", "training", "threadtune", "slack_bolt", "slack_sdk"},
+        "bot": {"training"},
+        "training": {"bot", "slack_bolt"},
+    }
+    problems = []
+    for part, banned in forbidden.items():
+        for path in (ROOT / part).rglob("*.py"):
+            bad = _imports(path) & banned
+            if bad:
+                problems.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert not problems, problems
+
+
+def test_only_training_and_serving_import_torch_or_transformers():
+    problems = []
+    for part in ("bot", "curation", "threadtune"):
+        for path in (ROOT / part).rglob("*.py"):
+            bad = _imports(path) & {"torch", "transformers", "trl", "peft"}
+            if bad:
+                problems.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert not problems, problems
