@@ -446,3 +446,22 @@ def status_counts(db: Database, team_id: str) -> dict[str, Any]:
         "live_model": live[0] if live else None,
         "feedback": feedback,
     }
+
+
+@migrations()
+def m005_curation_runs(db: Database) -> None:
+    # One row per source the curate run has read, with the hash of the text it read, so a rerun
+    # skips what is unchanged and re-reads a thread that got new replies or edits.
+    db["curated_sources"].create(
+        {
+            "team_id": str,
+            "kind": str,  # thread | announcement | document
+            "key": str,  # channel_id:ts, or the document id
+            "content_hash": str,
+            "n_candidates": int,
+            "curated_at": str,
+        },
+        pk=("team_id", "kind", "key"),
+    )
+    # When the candidate was posted for review: the daily cap counts these.
+    db["candidates"].add_column("review_posted_at", str)
