@@ -11,3 +11,11 @@ class ModelNotFound(ServingError):
 
 class ServerError(ServingError):
     """A model server failed to start, died, or answered with an error."""
+
+
+class ServerTimeout(ServerError):
+    """A model server did not answer within the timeout."""
+
+
+class ServerUnavailable(ServerError):
+    """No model server answers at the configured URL (not started, crashed, wrong URL)."""

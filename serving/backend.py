@@ -1,0 +1,87 @@
+"""The two serving backends behind one small Protocol, and the choice between them.
+
+- :class:`serving.embedded.EmbeddedServer`: ``transformers serve`` on the CPU, a merged copy per
+  adapter, a restart per promotion.
+- :class:`serving.vllm.VllmServer`: vLLM on a GPU (spawned or attached), adapters hot-loaded.
+
+serving/ never reads the store: the caller (the CLI, the bot) reads the live model from the
+``models`` table and passes :class:`LiveModel` in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from serving.errors import ServingError
+
+BackendName = Literal["embedded", "vllm"]
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    """The model version to serve: ``name`` None means the base model alone."""
+
+    name: str | None
+    base_path: Path
+    adapter_path: Path | None = None
+
+
+class Backend(Protocol):
+    """What the CLI and the bot need from a running model server."""
+
+    base_url: str
+    model: str
+
+    def start(self) -> Backend:
+        """Start (or check) the server; returns self once ``/health`` answers."""
+        ...
+
+    def stop(self) -> None:
+        """Stop a server we started."""
+        ...
+
+    def serve_model(self, name: str | None, base_path: Path, adapter_path: Path | None) -> str:
+        """Serve this version from now on; returns the model name clients send."""
+        ...
+
+
+def pick_backend(choice: str, *, vllm_ready: bool | None = None) -> BackendName:
+    """``auto`` → vLLM when it is importable and CUDA is present, else embedded."""
+    if choice in ("embedded", "vllm"):
+        return choice  # type: ignore[return-value]
+    if choice != "auto":
+        raise ServingError(f"serving backend {choice!r}: use 'auto', 'embedded' or 'vllm' "
+                           "(THREADTUNE_SERVING_BACKEND or --backend)")
+    if vllm_ready is None:
+        from serving.vllm import vllm_available
+
+        vllm_ready = vllm_available()
+    return "vllm" if vllm_ready else "embedded"
+
+
+def make_backend(choice: str, live: LiveModel, *, port: int, serving_url: str | None = None,
+                 merged_dir: Path | None = None, work_dir: Path | None = None,
+                 host: str = "127.0.0.1", max_lora_rank: int = 16) -> Backend:
+    """A not-yet-started backend serving ``live``; ``serving_url`` attaches to a running vLLM."""
+    kind = "vllm" if serving_url else pick_backend(choice)
+    if kind == "vllm":
+        from serving.embedded import served_name
+        from serving.vllm import Adapter, VllmConfig, VllmServer
+
+        if serving_url:
+            return VllmServer.attach(serving_url)
+        adapters = [Adapter(served_name(live.name), live.adapter_path)] if live.adapter_path else []
+        return VllmServer.spawn_config(VllmConfig(base_model=live.base_path, adapters=adapters,
+                                                  host=host, port=port, max_lora_rank=max_lora_rank))
+    from serving.embedded import EmbeddedServer, merged_model
+
+    path = live.base_path
+    if live.adapter_path is not None:
+        root = merged_dir or (Path(live.base_path).parent / "merged")
+        from serving.embedded import served_name
+
+        path = merged_model(live.base_path, live.adapter_path, root / served_name(live.name).split("/", 1)[1])
+    return EmbeddedServer(path, port, name=live.name, host=host, work_dir=work_dir,
+                          merged_dir=merged_dir)
