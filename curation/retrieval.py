@@ -1,0 +1,42 @@
+"""Retrieval of approved pairs for prompts: FTS5 (BM25) over ``candidates_fts``.
+
+Used by answers (serving) and by evaluation's "+ retrieval" systems, so both prompt the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+#: Words too common to help ranking (FTS5's porter tokenizer keeps them).
+_STOP = frozenset(
+    "a an and are as at be but by can do does for from how i if in is it my of on or so that the "
+    "this to was what when where which who why will with you your".split()
+)
+
+
+def fts_query(question: str) -> str:
+    """An FTS5 MATCH expression for free text: its words, quoted, OR-ed (never a syntax error)."""
+    words = [w for w in _WORD.findall(question.lower()) if w not in _STOP]
+    if not words:
+        words = _WORD.findall(question.lower())
+    unique = list(dict.fromkeys(words))[:32]
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
+
+
+def top_pairs(db: Any, team_id: str, question: str, k: int = 3) -> list[dict[str, Any]]:
+    """The ``k`` approved pairs of ``team_id`` that best match ``question`` (BM25), best first.
+
+    Each is ``{"id", "question", "answer"}``. Empty when nothing matches.
+    """
+    match = fts_query(question)
+    if not match or k < 1:
+        return []
+    rows = db.execute(
+        "select c.id, c.question, c.answer from candidates_fts f join candidates c on c.rowid = f.rowid "
+        "where candidates_fts match ? and c.team_id = ? and c.status = 'approved' "
+        "order by bm25(candidates_fts) limit ?",
+        [match, team_id, k],
+    ).fetchall()
+    return [{"id": r[0], "question": r[1], "answer": r[2]} for r in rows]

@@ -1,0 +1,131 @@
+"""What the CLI, the worker and the demo call: validate and queue a training run, train a job's
+run folder, and evaluate a registered model. Everything is checked before a model loads.
+
+In-process use (the demo)::
+
+    plan = plan_train(db, team, dataset="latest", preset="cpu-small", overrides={},
+                      base_model=settings.base_model, models_dir=settings.models_dir)
+    job_id = queue_train(db, team, plan, created_by="demo")
+    worker.run_one(db, WorkerContext(data_dir=...))          # trains in a child process
+    report = evaluate_model(db, team, "latest", out_dir=...)  # four systems, JSON/MD/PNG
+    registry.promote(db, team, "latest")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from training import registry
+from training.config import TrainConfig, resolve_config
+from training.data import load_dataset_messages, pair_of, resolve_dataset, write_jsonl
+from training.errors import ConfigError, DatasetError, TrainingError
+from training.evaluate import EvalItem, bar_chart, evaluate, markdown_table, read_eval_file, split_key
+
+
+@dataclass
+class TrainPlan:
+    """A validated training request: what the job args hold, plus what was loaded to check it."""
+
+    dataset: dict[str, Any]
+    preset: str
+    overrides: dict[str, Any]
+    config: TrainConfig
+    base_model_spec: str
+    base_model_path: str
+    train_rows: list[dict[str, Any]] = field(repr=False, default_factory=list)
+
+    def job_args(self) -> dict[str, Any]:
+        """The JSON stored in ``jobs.args``."""
+        return {"dataset_id": self.dataset["id"], "dataset": self.dataset["name"], "preset": self.preset,
+                "overrides": self.overrides, "base_model": self.base_model_spec}
+
+
+def plan_train(db: Any, team_id: str, *, dataset: str | None, preset: str, overrides: dict[str, Any],
+               base_model: str, models_dir: Path, convert: bool = True) -> TrainPlan:
+    """Check the dataset, the config and the base model, collecting every problem into one error."""
+    from serving.errors import ServingError
+    from serving.models import resolve
+
+    problems: list[str] = []
+    ds, rows, config, model_path = None, [], None, ""
+    try:
+        ds = resolve_dataset(db, team_id, dataset)
+        rows, _ = load_dataset_messages(db, team_id, ds["id"])
+    except DatasetError as err:
+        problems.append(str(err))
+    try:
+        config = resolve_config(preset, len(rows), overrides)
+    except ConfigError as err:
+        problems.append(str(err))
+    try:
+        model_path = str(resolve(base_model, models_dir, convert=convert).path)
+    except ServingError as err:
+        problems.append(str(err))
+    if problems:
+        raise TrainingError("; ".join(problems))
+    assert ds is not None and config is not None
+    return TrainPlan(ds, preset, overrides, config, base_model, model_path, rows)
+
+
+def queue_train(db: Any, team_id: str, plan: TrainPlan, *, created_by: str = "cli",
+                slack_channel: str | None = None, slack_ts: str | None = None) -> int:
+    """Queue a validated plan as a ``train`` job; returns the job id."""
+    from training import jobs
+
+    return jobs.enqueue(db, team_id, "train", plan.job_args(), created_by=created_by,
+                        slack_channel=slack_channel, slack_ts=slack_ts)
+
+
+def eval_items(db: Any, team_id: str, model: dict[str, Any], *, dataset: str | None = None,
+               eval_file: Path | None = None) -> tuple[list[EvalItem], str, str | None]:
+    """The questions to score a model on, their split key, and the system prompt to use."""
+    ds = resolve_dataset(db, team_id, dataset or model["dataset_id"])
+    if eval_file is not None:
+        items = read_eval_file(eval_file)
+        return items, split_key(items), ds["system_prompt"]
+    _, rows = load_dataset_messages(db, team_id, ds["id"])
+    items = [EvalItem(*pair_of(r)) for r in rows]
+    if not items:
+        raise DatasetError(f"dataset {ds['name']} has no eval rows; use --eval-file FILE.jsonl")
+    return items, split_key(items, ds["id"]), ds["system_prompt"]
+
+
+def evaluate_model(db: Any, team_id: str, name: str, *, out_dir: Path, dataset: str | None = None,
+                   eval_file: Path | None = None, max_new_tokens: int = 128, batch_size: int = 8,
+                   retrieval_k: int = 3, record: bool = True,
+                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Score base, base+retrieval, tuned and tuned+retrieval for model ``name`` (``latest``, ``v2`` …).
+
+    Writes ``eval-<split>.json|.md|.png`` into ``out_dir`` (paths in ``report["files"]``) and stores
+    the systems in the model's metrics, which promotion compares.
+    """
+    from curation.retrieval import top_pairs
+    from serving.models import is_hf_folder
+
+    model = registry.get_model(db, team_id, name)
+    items, split, system_prompt = eval_items(db, team_id, model, dataset=dataset, eval_file=eval_file)
+    if not is_hf_folder(Path(model["base_model"])):
+        raise TrainingError(f"{model['name']}: base model folder {model['base_model']} is missing; "
+                            "run `threadtune init` or retrain")
+    if not Path(model["adapter_path"] or "").is_dir():
+        raise TrainingError(f"{model['name']}: adapter {model['adapter_path']} is missing; retrain it")
+    report = evaluate(items, base_model=model["base_model"], adapter_path=model["adapter_path"],
+                      system_prompt=system_prompt, retrieve=lambda q: top_pairs(db, team_id, q, retrieval_k),
+                      max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
+    report.update({"model": model["name"], "split": split, "dataset_id": model["dataset_id"]})
+    stem = "eval-" + split.replace(":", "-")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md",
+             "chart": out_dir / f"{stem}.png"}
+    report["files"] = {k: str(v) for k, v in files.items()}
+    import json
+
+    files["json"].write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    files["markdown"].write_text(f"# {model['name']} on {split} (n={report['n']})\n\n"
+                                 + markdown_table(report) + "\n")
+    bar_chart(report, files["chart"], title=f"{model['name']} on {split} (n={report['n']})")
+    if record:
+        registry.record_eval(db, team_id, model["name"], report)
+    return report

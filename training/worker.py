@@ -1,0 +1,246 @@
+"""The worker: runs queued jobs one at a time. Training runs in a child process.
+
+The child (``python -m training.sft`` or ``accelerate launch``) gets its own process group and dies
+with the worker (``PR_SET_PDEATHSIG``), so a cancel kills the whole group and frees its memory, and
+a killed worker leaves no orphan training on. The worker reads the child's ``@@progress`` lines,
+stores them with a heartbeat in the job row, passes them to the job's notifier, and checks the
+job's cancel flag. On start, and between jobs, running jobs whose worker died become ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from training import jobs, registry
+from training.errors import TrainingError
+from training.notify import Notifier, SilentNotifier
+from training.sft import ERROR_PREFIX, PROGRESS_PREFIX, RESULT_PREFIX, RunSpec, accelerate_command, write_spec
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class WorkerContext:
+    """What the worker needs from the settings, passed in by its entrypoint."""
+
+    data_dir: Path
+    models_dir: Path
+    base_model: str = "embedded"
+    notifier_for: Callable[[dict[str, Any]], Notifier] = field(default=lambda job: SilentNotifier())
+    heartbeat_s: float = 5.0
+    kill_grace_s: float = 10.0
+    stale_after_s: float = jobs.STALE_AFTER_S
+    python: str = sys.executable
+
+    @property
+    def runs_dir(self) -> Path:
+        """One folder per job: train file, spec, checkpoints, adapter, log."""
+        return self.data_dir / "runs"
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_process_group(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM the child's process group, SIGKILL it after ``grace_s``, and reap the child."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 30.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # stragglers the child started (data loader workers, accelerate ranks)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def exit_reason(returncode: int) -> str:
+    """Why a child that left no ``@@error`` line ended."""
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        hint = " (the kernel's out-of-memory killer sends SIGKILL: lower per_device_batch_size or " \
+               "max_length)" if returncode == -signal.SIGKILL else ""
+        return f"training process killed by {name}{hint}"
+    return f"training process exited with code {returncode}"
+
+
+def _reader(stream: Any, out: queue.Queue) -> None:
+    for line in stream:
+        out.put(line)
+    out.put(None)
+
+
+def run_train(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifier) -> dict[str, Any]:
+    """Train one claimed ``train`` job in a child process; returns the finished job row."""
+    from training.data import write_jsonl
+    from training.pipeline import plan_train
+
+    args = job["args"]
+    plan = plan_train(db, job["team_id"], dataset=args.get("dataset_id") or args.get("dataset"),
+                      preset=args.get("preset", "cpu-small"), overrides=args.get("overrides") or {},
+                      base_model=args.get("base_model") or ctx.base_model, models_dir=ctx.models_dir)
+    run_dir = ctx.runs_dir / f"job-{job['id']}"
+    resume = bool(args.get("resume"))
+    if not resume:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_jsonl(plan.train_rows, run_dir / "train.jsonl")
+    lineage = {"team_id": job["team_id"], "job_id": job["id"], "dataset_id": plan.dataset["id"],
+               "dataset": plan.dataset["name"], "base_model_spec": plan.base_model_spec}
+    spec = RunSpec(plan.config, plan.base_model_path, str(run_dir / "train.jsonl"), str(run_dir), lineage, resume)
+    cmd = accelerate_command(write_spec(spec, run_dir / "spec.json"), plan.config, python=ctx.python)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    with (run_dir / "train.log").open("a") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+                                cwd=str(PROJECT_ROOT), start_new_session=True, preexec_fn=_die_with_parent)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
+    jobs.heartbeat(db, job["id"], pid=proc.pid, progress={"phase": "loading", "step": 0})
+    notifier.start(job)
+    progress: dict[str, Any] = {}
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    cancelled, eof = False, False
+    last_beat = time.monotonic()
+    while not eof:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            line = ""
+        if line is None:
+            eof = True
+        elif line.startswith(PROGRESS_PREFIX):
+            progress = json.loads(line[len(PROGRESS_PREFIX):])
+            notifier.progress(job, progress)
+        elif line.startswith(RESULT_PREFIX):
+            result = json.loads(line[len(RESULT_PREFIX):])
+        elif line.startswith(ERROR_PREFIX):
+            error = json.loads(line[len(ERROR_PREFIX):])["reason"]
+        if time.monotonic() - last_beat >= ctx.heartbeat_s or eof or (line and line.startswith(PROGRESS_PREFIX)
+                                                                      and time.monotonic() - last_beat >= 1):
+            last_beat = time.monotonic()
+            if jobs.heartbeat(db, job["id"], progress=progress or None) and not cancelled:
+                cancelled = True
+                stop_process_group(proc, ctx.kill_grace_s)
+    stop_process_group(proc, ctx.kill_grace_s)
+    if cancelled:
+        return jobs.finish(db, job["id"], "cancelled", result={"progress": progress},
+                           error="cancelled on request")
+    if proc.returncode == 0 and result is not None:
+        run = json.loads((Path(result["adapter_path"]) / "run.json").read_text())
+        model = registry.register_model(
+            db, job["team_id"], base_model=plan.base_model_path, adapter_path=result["adapter_path"],
+            dataset_id=plan.dataset["id"], job_id=job["id"],
+            config={**run["config"], "lineage": lineage, "code_version": run["code_version"]},
+            metrics={"train": result})
+        return jobs.finish(db, job["id"], "done", result={**result, "model": model["name"]})
+    reason = error or exit_reason(proc.returncode)
+    return jobs.finish(db, job["id"], "failed", error=f"{reason} (log: {run_dir / 'train.log'})")
+
+
+def run_eval(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifier) -> dict[str, Any]:
+    """Evaluate a model in-process (generation only, no child needed); returns the finished job."""
+    from training.pipeline import evaluate_model
+
+    args = job["args"]
+    notifier.start(job)
+    report = evaluate_model(
+        db, job["team_id"], args.get("model", "latest"), out_dir=ctx.data_dir / "reports",
+        dataset=args.get("dataset"), eval_file=Path(args["eval_file"]) if args.get("eval_file") else None,
+        progress=lambda system, n, total: notifier.progress(job, {"step": n, "total": total, "phase": system}))
+    done = jobs.finish(db, job["id"], "done", result={
+        "model": report["model"], "split": report["split"], "n": report["n"],
+        "systems": report["systems"], "files": report["files"]})
+    notifier.finish(done, files=[Path(report["files"]["chart"])])
+    return done
+
+
+HANDLERS: dict[str, Callable[[Any, dict[str, Any], WorkerContext, Notifier], dict[str, Any]]] = {
+    "train": run_train,
+    "eval": run_eval,
+}
+
+
+def run_one(db: Any, ctx: WorkerContext, *, kinds: tuple[str, ...] = ("train", "eval")) -> dict[str, Any] | None:
+    """Recover orphaned jobs, then claim and run the oldest queued job; None when the queue is empty.
+
+    A job that fails (bad input, out of memory, disk full …) is marked failed with the reason; the
+    worker itself keeps going.
+    """
+    jobs.recover_stale(db, stale_after_s=ctx.stale_after_s)
+    job = jobs.claim_next(db, jobs.worker_id(), kinds)
+    if job is None:
+        return None
+    notifier = ctx.notifier_for(job)
+    try:
+        finished = HANDLERS[job["kind"]](db, job, ctx, notifier)
+        if job["kind"] != "eval":  # an eval finishes its own message, with the chart attached
+            notifier.finish(finished)
+    except Exception as err:  # noqa: BLE001 - any failure ends this job, not the worker
+        from curation.errors import CurationError
+        from serving.errors import ServingError
+        from training.sft import failure_reason
+
+        domain = isinstance(err, (TrainingError, CurationError, ServingError))
+        finished = jobs.finish(db, job["id"], "failed", error=str(err) if domain else failure_reason(err))
+        notifier.finish(finished)
+    return finished
+
+
+def run_forever(db: Any, ctx: WorkerContext, *, poll_s: float = 2.0, once: bool = False,
+                kinds: tuple[str, ...] = ("train", "eval"), stop: threading.Event | None = None) -> int:
+    """Run jobs until stopped (or, with ``once``, until the queue is empty); returns jobs run."""
+    count = 0
+    while stop is None or not stop.is_set():
+        job = run_one(db, ctx, kinds=kinds)
+        if job is not None:
+            count += 1
+            continue
+        if once:
+            break
+        time.sleep(poll_s)
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.worker --data-dir D [--once]``: a worker without the CLI (tests, services)."""
+    import argparse
+
+    from curation.store import connect
+
+    parser = argparse.ArgumentParser(description="threadtune training worker")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--base-model", default="embedded")
+    parser.add_argument("--once", action="store_true")
+    ns = parser.parse_args(argv)
+    db = connect(ns.data_dir / "threadtune.db")
+    ctx = WorkerContext(data_dir=ns.data_dir, models_dir=ns.data_dir / "models", base_model=ns.base_model)
+    run_forever(db, ctx, once=ns.once)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
