@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -62,6 +63,9 @@ def build_app(settings: Settings, *, client: WebClient | None = None,
     slash.register(app, ctx, subcommands())
     for module in MODULES:
         module.register(app, ctx)
+    # Last: bolt runs the first listener that matches and answers 404 when none does, which
+    # Slack retries for days. Every other event is acknowledged and dropped.
+    app.event(re.compile(".*"))(capture.ignore_event)
 
     @app.error
     def on_error(error, body):  # noqa: ANN001

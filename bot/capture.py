@@ -1,12 +1,149 @@
-"""Bot listeners for capture (filled in by its issue)."""
+"""Live capture: message events (new, edited, deleted) and reactions, into the store.
+
+Capture runs as a global bolt middleware, not a listener, for two reasons:
+- it writes *before* the ack: if the bot dies before the write, Slack retries, and the retry
+  (same ``event_id``) is written once; after the ack nothing can be lost;
+- bolt runs only the first listener that matches a request, and a ``message`` listener here
+  would hide ``message`` events from the answer listeners. The middleware calls ``next()``.
+
+Rules: only watched channels (and DMs only with ``THREADTUNE_KEEP_DMS``); never the bot's own
+messages or other bots'; edits and deletions apply to whatever is stored, watched or not.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+
 from bot.context import BotContext
+from bot.users import UserResolver
+from curation import ingest
+from curation.ingest import first_delivery  # re-exported: the answer listeners use it too
+from curation.store import transaction
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SUBCOMMANDS", "first_delivery", "handle_event", "register"]
 
 #: /threadtune <name> handlers of this module.
 SUBCOMMANDS: dict = {}
 
+#: Event types capture writes from.
+CAPTURED = frozenset({"message", "reaction_added", "reaction_removed"})
+_DM_TYPES = frozenset({"im", "mpim"})
+
 
 def register(app, ctx: BotContext) -> None:
-    """Add this module's listeners to ``app``."""
+    """Add the capture middleware to ``app``."""
+    users = UserResolver(ctx)
+
+    @app.middleware
+    def capture_events(body: dict, context, next):  # noqa: ANN001, A002 (bolt injects by name)
+        if body.get("type") == "event_callback" and (body.get("event") or {}).get("type") in CAPTURED:
+            user_id = handle_event(ctx, body, bot_user_id=context.bot_user_id, bot_id=context.bot_id)
+            if user_id and context.client is not None:
+                users.ensure(context.client, body.get("team_id") or "", user_id)
+        next()
+
+
+def ignore_event(ack) -> None:  # noqa: ANN001
+    """Acknowledge an event nothing else wants, so that Slack does not retry it (bolt would
+    answer 404). Registered last, in ``bot.app.build_app``."""
+    ack()
+
+
+def _is_bot(msg: dict[str, Any], bot_user_id: str | None, bot_id: str | None) -> bool:
+    return bool(msg.get("bot_id") or msg.get("subtype") == "bot_message"
+                or (bot_user_id and msg.get("user") == bot_user_id)
+                or (bot_id and msg.get("bot_id") == bot_id))
+
+
+def handle_event(ctx: BotContext, body: dict[str, Any], *, bot_user_id: str | None = None,
+                 bot_id: str | None = None) -> str | None:
+    """Apply one Events API body to the store, once per ``event_id``.
+
+    Returns the id of a user whose name is worth resolving (the author of a stored message).
+    """
+    team_id = body.get("team_id") or ""
+    event = body.get("event") or {}
+    if not team_id or not isinstance(event, dict):
+        return None
+    db = ctx.db()
+    settings = ctx.settings
+    with transaction(db):
+        if not first_delivery(db, body.get("event_id"), team_id, scope="capture"):
+            return None
+        kind = event.get("type")
+        if kind in ("reaction_added", "reaction_removed"):
+            item = event.get("item") or {}
+            if item.get("type") == "message" and item.get("channel") and item.get("ts"):
+                ingest.apply_reaction(db, team_id, item["channel"], str(item["ts"]),
+                                      str(event.get("reaction") or ""), str(event.get("user") or ""),
+                                      added=kind == "reaction_added",
+                                      answered_reaction=settings.answered_reaction)
+            return None
+        channel = event.get("channel")
+        if not channel:
+            return None
+        subtype = event.get("subtype")
+        if subtype == "message_deleted":
+            _delete(db, team_id, channel, event.get("deleted_ts") or
+                    (event.get("previous_message") or {}).get("ts"))
+            return None
+        if subtype == "message_changed":
+            return _change(ctx, db, team_id, channel, event, bot_user_id, bot_id)
+        if _is_bot(event, bot_user_id, bot_id) or ingest.skip_reason(event):
+            return None
+        if not _collects(ctx, db, team_id, channel, event.get("channel_type")):
+            return None
+        ingest.upsert_message(db, team_id, channel, event, "event",
+                              answered_reaction=settings.answered_reaction)
+        return event.get("user")
+
+
+def _collects(ctx: BotContext, db, team_id: str, channel: str, channel_type: str | None) -> bool:
+    if channel_type in _DM_TYPES or channel.startswith("D"):
+        if not ctx.settings.keep_dms:
+            return False
+        ingest.upsert_channel(db, team_id, channel, None, is_private=True, is_im=True)
+        return True
+    return ingest.is_watched(db, team_id, channel)
+
+
+def _stored(db, team_id: str, channel: str, ts: str) -> bool:
+    return db.execute("select 1 from messages where team_id = ? and channel_id = ? and ts = ?",
+                      [team_id, channel, ts]).fetchone() is not None
+
+
+def _delete(db, team_id: str, channel: str, ts: str | None) -> None:
+    if not ts:
+        return
+    known = db.execute("select 1 from channels where team_id = ? and id = ?",
+                       [team_id, channel]).fetchone() is not None
+    ingest.apply_delete(db, team_id, channel, str(ts), tombstone=known)
+
+
+def _change(ctx: BotContext, db, team_id: str, channel: str, event: dict[str, Any],
+            bot_user_id: str | None, bot_id: str | None) -> str | None:
+    msg = event.get("message") or {}
+    ts = str(msg.get("ts") or "")
+    if not ts:
+        return None
+    if msg.get("subtype") == "tombstone":  # a parent deleted after it got replies
+        _delete(db, team_id, channel, ts)
+        return None
+    if _is_bot(msg, bot_user_id, bot_id):
+        return None
+    edited = (msg.get("edited") or {}).get("ts")
+    if _stored(db, team_id, channel, ts):
+        ingest.apply_edit(db, team_id, channel, ts, msg.get("text") or "",
+                          str(edited) if edited else None)
+        return None
+    # Edited before we saw it (say, in a channel watched since): store the current version.
+    if ingest.skip_reason(msg) or not _collects(ctx, db, team_id, channel, event.get("channel_type")):
+        return None
+    ingest.upsert_message(db, team_id, channel, msg, "event",
+                          answered_reaction=ctx.settings.answered_reaction)
+    return msg.get("user")

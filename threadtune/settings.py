@@ -97,6 +97,10 @@ class Settings(BaseSettings):
         default=200, ge=1, description="Most candidate posts per day to the review channel."
     )
     bot_port: int = Field(default=3000, description="Port of `threadtune bot` in HTTP mode.")
+    import_max_mb: int = Field(
+        default=2048, ge=1,
+        description="Largest uncompressed Slack export `threadtune import` accepts (a zip-bomb guard).",
+    )
 
     # --- curation LLM ---------------------------------------------------------------------
     llm_base_url: str | None = Field(
@@ -139,6 +143,9 @@ class Settings(BaseSettings):
         default=4, ge=1, description="Most answers generated at once by one bot process."
     )
     answer_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one answer request.")
+    answer_max_tokens: int = Field(
+        default=256, ge=1, description="Most tokens the model may write in one answer."
+    )
 
     # --- privacy ---------------------------------------------------------------------------
     retention_days: int | None = Field(
