@@ -1,12 +1,447 @@
-"""Bot listeners for answers (filled in by its issue)."""
+"""Answers in Slack: mentions in watched channels, `/ask QUESTION` and DMs; 👍/👎 feedback.
+
+The flow: Slack gets its ack at once (bolt acks events before the listener runs; `/ask` acks first);
+the listener posts a placeholder reply in the thread, then hands the question to a pool of
+``answer_concurrency`` workers, which stream the model's answer into the placeholder with
+``chat.update`` at most once per :data:`STREAM_INTERVAL_S`, and finish with the answer blocks
+(citations, verified badge, footer, buttons). A timeout or a server error ends as a friendly
+message with a Retry button, never as silence.
+
+Feedback: 👎 opens a modal for the correct answer, which becomes a candidate pair (origin
+``feedback``) for review; 👍 on an answer no approved pair covers offers reviewers "Save as FAQ".
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import threading
+import time
+from collections import defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import answer_blocks as ab
+from bot.answer_prompt import live_model, prepare
 from bot.context import BotContext
+from bot.roles import has_role, refusal
+from bot.slash import SlashRequest
+from curation.candidates import add_candidate
+from curation.ingest import first_delivery, is_watched
+from curation.store import now, status_counts, transaction
+from serving.client import ModelClient
+from serving.embedded import served_name
+from serving.errors import ServerTimeout, ServingError
+
+log = logging.getLogger(__name__)
+
+#: Seconds between streaming ``chat.update`` calls (Slack allows about one update per second).
+STREAM_INTERVAL_S = 1.0
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question to answer, and where the answer goes."""
+
+    team_id: str
+    channel: str
+    user_id: str
+    text: str
+    thread_ts: str  # the thread the answer goes into
+    ts: str | None = None  # the asking message (excluded from the history)
+
+
+class RateLimiter:
+    """At most ``limit`` events per ``window_s`` per key (a sliding window)."""
+
+    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._hits: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, at: float | None = None) -> float:
+        """0 when allowed (and counted); otherwise the seconds until the next slot frees up."""
+        at = time.monotonic() if at is None else at
+        with self._lock:
+            hits = self._hits[key]
+            while hits and at - hits[0] >= self.window_s:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return max(0.1, self.window_s - (at - hits[0]))
+            hits.append(at)
+            return 0.0
+
+
+def question_text(text: str) -> str:
+    """The question without the bot mention(s)."""
+    return _MENTION.sub("", text or "").strip()
+
+
+class Answerer:
+    """Posts placeholders, generates answers on a bounded pool, records them."""
+
+    def __init__(self, ctx: BotContext) -> None:
+        self.ctx = ctx
+        s = ctx.settings
+        self.limiter = RateLimiter(s.answer_rate_per_minute, 60.0)
+        self.pool = ThreadPoolExecutor(max_workers=s.answer_concurrency, thread_name_prefix="answer")
+        self._client: ModelClient | None = None
+        self._lock = threading.Lock()
+
+    # --- the model client ----------------------------------------------------------------
+    def base_url(self) -> str:
+        """The server answers come from: THREADTUNE_SERVING_URL, or `threadtune serve` on loopback."""
+        s = self.ctx.settings
+        return s.serving_url or f"http://127.0.0.1:{s.serving_port}/v1"
+
+    def llm(self) -> ModelClient:
+        with self._lock:
+            if self._client is None:
+                # One retry only: the user is waiting, and the Retry button covers the rest.
+                self._client = ModelClient(self.base_url(), served_name(None),
+                                           timeout=self.ctx.settings.answer_timeout_s, max_retries=1)
+            return self._client
+
+    # --- entry points ----------------------------------------------------------------------
+    def ask(self, client: WebClient, q: Question, *, placeholder_ts: str | None = None) -> str | None:
+        """Rate-limit, post the placeholder (or reuse one), queue the answer. Returns the reply ts."""
+        wait = self.limiter.allow(f"{q.team_id}:{q.user_id}")
+        if wait:
+            self._ephemeral(client, q, f":snail: You have asked {self.limiter.limit} questions in the "
+                            f"last minute; please ask again in {wait:.0f} s.")
+            return None
+        if not q.text:
+            self._ephemeral(client, q, "Ask me a question, e.g. `@threadtune how do I reset my password?`")
+            return None
+        if placeholder_ts is None:
+            resp = client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts,
+                                           text="Thinking…", blocks=ab.placeholder_blocks())
+            placeholder_ts = resp["ts"]
+        else:
+            client.chat_update(channel=q.channel, ts=placeholder_ts, text="Thinking…",
+                               blocks=ab.placeholder_blocks())
+        self.pool.submit(self._answer_safely, client, q, placeholder_ts)
+        return placeholder_ts
+
+    def _answer_safely(self, client: WebClient, q: Question, ts: str) -> None:
+        try:
+            self.answer(client, q, ts)
+        except Exception:  # never silence: the placeholder must not stay "Thinking…"
+            log.exception("answer failed")
+            self._show_error(client, q, ts, "Something went wrong while answering; the error is in "
+                             "the bot's log. Try again.")
+
+    def answer(self, client: WebClient, q: Question, ts: str) -> int:
+        """Generate and post the answer into the placeholder ``ts``; returns the answers row id."""
+        s = self.ctx.settings
+        db = self.ctx.db()
+        started = time.monotonic()
+        live = live_model(db, q.team_id)
+        prep = prepare(db, q.team_id, q.text, default_system_prompt=s.system_prompt,
+                       retrieval=s.retrieval, history=self.history(client, q),
+                       permalink=lambda ch, mts: client.chat_getPermalink(channel=ch, message_ts=mts)["permalink"])
+        text = ""
+        last_update = time.monotonic()
+        try:
+            for delta in self.llm().stream(prep.messages, max_tokens=s.answer_max_tokens,
+                                           model=served_name(live.name)):
+                text += delta
+                if time.monotonic() - started > s.answer_timeout_s:
+                    raise ServerTimeout(f"no complete answer within {s.answer_timeout_s:g} s")
+                if time.monotonic() - last_update >= STREAM_INTERVAL_S:
+                    last_update = time.monotonic()
+                    self._update(client, q, ts, ab.answer_blocks(
+                        0, text, model_version=live.version, sources=prep.sources,
+                        verified=prep.verified, streaming=True), text)
+        except ServingError as err:
+            log.warning("answer failed: %s", err)
+            self._record(q, ts, "", live.version, prep, started, error=str(err))
+            friendly = ("The model took too long to answer." if isinstance(err, ServerTimeout)
+                        else "The model server is not answering right now.")
+            self._show_error(client, q, ts, friendly + " Please try again in a moment.")
+            return 0
+        text = text.strip()
+        answer_id = self._record(q, ts, text, live.version, prep, started)
+        self._update(client, q, ts, ab.answer_blocks(answer_id, text, model_version=live.version,
+                                                     sources=prep.sources, verified=prep.verified), text)
+        return answer_id
+
+    # --- helpers --------------------------------------------------------------------------------
+    def history(self, client: WebClient, q: Question) -> list[dict[str, str]]:
+        """The thread so far (oldest first), as chat turns; empty outside a thread or on error."""
+        if not q.thread_ts or q.thread_ts == q.ts:
+            return []
+        try:
+            msgs = client.conversations_replies(channel=q.channel, ts=q.thread_ts, limit=50).get("messages", [])
+        except SlackApiError:
+            return []
+        turns = []
+        for m in msgs:
+            if m.get("ts") == q.ts or not (m.get("text") or "").strip():
+                continue
+            if m.get("text") == "Thinking…":
+                continue
+            role = "assistant" if m.get("bot_id") else "user"
+            turns.append({"role": role, "content": question_text(m["text"])})
+        return turns
+
+    def _record(self, q: Question, ts: str, text: str, version: str, prep: Any, started: float,
+                error: str | None = None) -> int:
+        db = self.ctx.db()
+        with transaction(db):
+            return int(db["answers"].insert({
+                "team_id": q.team_id, "channel_id": q.channel, "thread_ts": q.thread_ts, "ts": ts,
+                "user_id": q.user_id, "question": q.text, "answer": text, "model": version,
+                "sources": json.dumps([{"candidate_id": x["candidate_id"], "permalink": x["permalink"]}
+                                       for x in prep.sources]),
+                "verified": int(prep.verified), "latency_s": round(time.monotonic() - started, 3),
+                "error": error, "created_at": now(),
+            }).last_pk)
+
+    def _update(self, client: WebClient, q: Question, ts: str, blocks: list, text: str) -> None:
+        try:
+            client.chat_update(channel=q.channel, ts=ts, text=ab.fallback_text(text), blocks=blocks)
+        except SlackApiError as err:
+            log.warning("chat.update failed: %s", err.response.get("error"))
+
+    def _show_error(self, client: WebClient, q: Question, ts: str, message: str) -> None:
+        retry = {"c": q.channel, "t": q.thread_ts, "u": q.user_id, "q": q.text, "team": q.team_id}
+        self._update(client, q, ts, ab.error_blocks(message, retry), message)
+
+    def _ephemeral(self, client: WebClient, q: Question, text: str) -> None:
+        try:
+            client.chat_postEphemeral(channel=q.channel, user=q.user_id, text=text,
+                                      thread_ts=q.thread_ts)
+        except SlackApiError as err:
+            log.warning("chat.postEphemeral failed: %s", err.response.get("error"))
+
+
+# --- feedback ------------------------------------------------------------------------------------
+
+
+def _answer_row(db: Any, team_id: str, value: str) -> dict[str, Any] | None:
+    try:
+        answer_id = int(value)
+    except (TypeError, ValueError):
+        return None
+    rows = list(db.query("select * from answers where id = ? and team_id = ?", [answer_id, team_id]))
+    return rows[0] if rows else None
+
+
+def record_feedback(db: Any, answer: dict[str, Any], user_id: str, rating: int,
+                    correction: str | None = None, candidate_id: int | None = None) -> bool:
+    """Store one user's rating of one answer (a second click changes it). True on the first 👍/👎
+    of this user for this answer."""
+    with transaction(db):
+        existed = db.execute("select 1 from feedback where answer_id = ? and user_id = ?",
+                             [answer["id"], user_id]).fetchone() is not None
+        db.execute(
+            "insert into feedback (team_id, answer_id, user_id, rating, correction, candidate_id, "
+            "created_at) values (?, ?, ?, ?, ?, ?, ?) on conflict(answer_id, user_id) do update set "
+            "rating = excluded.rating, correction = coalesce(excluded.correction, correction), "
+            "candidate_id = coalesce(excluded.candidate_id, candidate_id)",
+            [answer["team_id"], answer["id"], user_id, rating, correction, candidate_id, now()])
+    return not existed
+
+
+def feedback_candidate(db: Any, answer: dict[str, Any], user_id: str, answer_text: str,
+                       evidence: str) -> int:
+    """A candidate pair (origin ``feedback``) for review, sourced from the asking thread."""
+    added = add_candidate(
+        db, answer["team_id"], answer["question"], answer_text, origin="feedback",
+        sources=[{"kind": "message", "channel_id": answer["channel_id"], "ts": answer["thread_ts"]}],
+        evidence=evidence, created_by=user_id,
+    )
+    return added.id
+
+
+def status(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
+    """Counts of messages, candidates, datasets and models; the live model; 👍/👎 per model."""
+    counts = status_counts(ctx.db(), req.team_id)
+    cands = ", ".join(f"{k} {v}" for k, v in counts["candidates"].items() if v) or "none"
+    lines = [
+        f"*threadtune status* — live model: *{counts['live_model'] or 'base'}*",
+        f"• watched channels {counts['watched_channels']}, messages {counts['messages']}, "
+        f"threads {counts['threads']}",
+        f"• candidates: {cands}",
+        f"• datasets {counts['datasets']}, models {counts['models']}",
+    ]
+    for model, fb in sorted(counts["feedback"].items()):
+        lines.append(f"• feedback for model {model}: 👍 {fb['up']}  👎 {fb['down']}")
+    if not counts["feedback"]:
+        lines.append("• no feedback on answers yet")
+    respond("\n".join(lines))
+
 
 #: /threadtune <name> handlers of this module.
-SUBCOMMANDS: dict = {}
+SUBCOMMANDS: dict = {"status": status}
+
+
+def _is_dm(event: dict) -> bool:
+    return (event.get("channel_type") == "im" and not event.get("subtype")
+            and not event.get("bot_id"))
 
 
 def register(app, ctx: BotContext) -> None:
-    """Add this module's listeners to ``app``."""
+    """Add the mention, DM and `/ask` listeners and the feedback actions to ``app``."""
+    answerer = Answerer(ctx)
+    app._threadtune_answerer = answerer  # tests and benches reach the pool through the app
+
+    @app.event("app_mention")
+    def on_mention(body, event, client, context):  # noqa: ANN001
+        team_id = body.get("team_id") or ""
+        db = ctx.db()
+        if not first_delivery(db, body.get("event_id"), team_id, scope="answer"):
+            return  # a Slack retry: already answered
+        q = Question(team_id, event["channel"], event.get("user") or "", question_text(event.get("text", "")),
+                     event.get("thread_ts") or event["ts"], event["ts"])
+        if not is_watched(db, team_id, q.channel):
+            answerer._ephemeral(client, q, "I answer in channels an admin has added with "
+                                "`/threadtune watch`; ask one to add this channel, or DM me.")
+            return
+        answerer.ask(client, q)
+
+    @app.event("message", matchers=[lambda event: _is_dm(event)])
+    def on_dm(body, event, client):  # noqa: ANN001
+        team_id = body.get("team_id") or ""
+        if not first_delivery(ctx.db(), body.get("event_id"), team_id, scope="answer"):
+            return
+        q = Question(team_id, event["channel"], event.get("user") or "", question_text(event.get("text", "")),
+                     event.get("thread_ts") or event["ts"], event["ts"])
+        answerer.ask(client, q)
+
+    @app.command("/ask")
+    def on_ask(ack, body, client, respond):  # noqa: ANN001
+        ack()
+        text = (body.get("text") or "").strip()
+        if not text:
+            respond("Usage: `/ask QUESTION` — e.g. `/ask how do I reset my password?`")
+            return
+        team_id, channel, user = body.get("team_id") or "", body.get("channel_id") or "", body.get("user_id") or ""
+        try:
+            parent = client.chat_postMessage(channel=channel, text=f"<@{user}> asked: {text[:2900]}")
+        except SlackApiError as err:
+            respond(f":warning: I cannot post in this channel ({err.response.get('error')}); "
+                    "invite me with `/invite @threadtune` or DM me the question.")
+            return
+        answerer.ask(client, Question(team_id, channel, user, text, parent["ts"], parent["ts"]))
+
+    @app.action(ab.ACTION_RETRY)
+    def on_retry(ack, body, client, action):  # noqa: ANN001
+        ack()
+        try:
+            v = json.loads(action.get("value") or "{}")
+            q = Question(v["team"], v["c"], v["u"], v["q"], v["t"])
+        except (ValueError, KeyError, TypeError):
+            return
+        ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
+        answerer.ask(client, q, placeholder_ts=ts)
+
+    def _team(body: dict) -> str:
+        return (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""
+
+    @app.action(ab.ACTION_UP)
+    def on_up(ack, body, client, action):  # noqa: ANN001
+        ack()
+        db = ctx.db()
+        user = body["user"]["id"]
+        answer = _answer_row(db, _team(body), action.get("value"))
+        if answer is None:
+            return
+        first = record_feedback(db, answer, user, +1)
+        _ephemeral_to(client, answer, user, "Thanks for the feedback! :+1:")
+        if first and not answer["verified"] and not _offered(db, answer["id"]):
+            _offer_save(ctx, client, answer, user)
+
+    @app.action(ab.ACTION_DOWN)
+    def on_down(ack, body, client, action):  # noqa: ANN001
+        ack()
+        db = ctx.db()
+        user = body["user"]["id"]
+        answer = _answer_row(db, _team(body), action.get("value"))
+        if answer is None:
+            return
+        record_feedback(db, answer, user, -1)
+        client.views_open(trigger_id=body["trigger_id"], view=ab.correction_modal(
+            answer["id"], answer["question"], answer["answer"], answer["channel_id"]))
+
+    @app.view(ab.CORRECTION_VIEW)
+    def on_correction(ack, body, view, client):  # noqa: ANN001
+        values = view.get("state", {}).get("values", {})
+        text = ((values.get(ab.CORRECTION_BLOCK) or {}).get(ab.CORRECTION_INPUT) or {}).get("value") or ""
+        if len(text.strip()) < 2:
+            ack(response_action="errors", errors={ab.CORRECTION_BLOCK: "Write the correct answer."})
+            return
+        ack()
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        db = ctx.db()
+        user = body["user"]["id"]
+        answer = _answer_row(db, _team(body), meta.get("answer_id"))
+        if answer is None:
+            return
+        cid = feedback_candidate(db, answer, user, text.strip(),
+                                 f"👎 correction by <@{user}> of answer {answer['id']} "
+                                 f"(model {answer['model']}): {answer['answer']}")
+        record_feedback(db, answer, user, -1, correction=text.strip(), candidate_id=cid)
+        _ephemeral_to(client, answer, user, f"Thanks! Your correction is queued for review "
+                      f"(candidate #{cid}); once approved it goes into the next dataset.")
+
+    @app.action(ab.ACTION_SAVE_FAQ)
+    def on_save_faq(ack, body, client, action, respond):  # noqa: ANN001
+        ack()
+        user = body["user"]["id"]
+        if not has_role(ctx.settings, user, "reviewer", client):
+            respond(refusal(ctx.settings, "reviewer", "save answers as FAQs"), replace_original=False)
+            return
+        db = ctx.db()
+        answer = _answer_row(db, _team(body), action.get("value"))
+        if answer is None:
+            return
+        cid = feedback_candidate(db, answer, user, answer["answer"],
+                                 f"👍 answer {answer['id']} (model {answer['model']}) saved as FAQ by <@{user}>")
+        respond(f":white_check_mark: Saved as candidate #{cid}; it goes through review like any pair.",
+                replace_original=True)
+
+
+def _offered(db: Any, answer_id: int) -> bool:
+    return db.execute("select 1 from audit where action = 'offer_save_faq' and target = ?",
+                      [str(answer_id)]).fetchone() is not None
+
+
+def _offer_save(ctx: BotContext, client: WebClient, answer: dict[str, Any], user: str) -> None:
+    """Offer "Save as FAQ" in the review channel (or to the clicking reviewer), once per answer."""
+    from curation.store import audit
+
+    blocks = ab.save_faq_blocks(answer["id"], answer["question"], answer["answer"])
+    try:
+        if ctx.settings.review_channel:
+            client.chat_postMessage(channel=ctx.settings.review_channel, blocks=blocks,
+                                    text="An answer was marked helpful: save it as a FAQ?")
+        elif has_role(ctx.settings, user, "reviewer", client):
+            client.chat_postEphemeral(channel=answer["channel_id"], user=user, blocks=blocks,
+                                      text="Save this answer as a FAQ?")
+        else:
+            return
+    except SlackApiError as err:
+        log.warning("offering Save as FAQ failed: %s", err.response.get("error"))
+        return
+    db = ctx.db()
+    with transaction(db):
+        audit(db, answer["team_id"], user, "offer_save_faq", str(answer["id"]), via="slack")
+
+
+def _ephemeral_to(client: WebClient, answer: dict[str, Any], user: str, text: str) -> None:
+    try:
+        client.chat_postEphemeral(channel=answer["channel_id"], user=user, text=text,
+                                  thread_ts=answer["thread_ts"])
+    except SlackApiError as err:
+        log.warning("chat.postEphemeral failed: %s", err.response.get("error"))
