@@ -1,12 +1,55 @@
-"""Bot listeners for privacy (filled in by its issue)."""
+"""`/threadtune forget @user` (admins): remove a user's messages and derived pairs; tell reviewers."""
 
 from __future__ import annotations
 
-from bot.context import BotContext
+import logging
+import re
 
-#: /threadtune <name> handlers of this module.
-SUBCOMMANDS: dict = {}
+from slack_sdk.errors import SlackApiError
+
+from bot.context import BotContext
+from bot.roles import has_role, refusal
+from curation.privacy import Forgotten, forget_user
+
+log = logging.getLogger(__name__)
+_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$|^@?([A-Z0-9]{5,})$")
+
+
+def parse_user(arg: str) -> str | None:
+    """A user id from ``<@U123|name>``, ``@U123`` or ``U123``."""
+    m = _MENTION.match(arg.strip())
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def stale_notice(user_id: str, result: Forgotten) -> str:
+    """What reviewers are told after a forget."""
+    ids = ", ".join(f"#{i}" for i in result.stale_candidates[:30]) or "none"
+    more = "" if len(result.stale_candidates) <= 30 else f" and {len(result.stale_candidates) - 30} more"
+    return (f":wastebasket: Data of <@{user_id}> was forgotten: {result.summary()}. Stale pairs leave the "
+            f"next dataset version: {ids}{more}. Models trained before keep what they learned until "
+            "they are retrained.")
+
+
+def forget(ctx: BotContext, req, client, respond) -> None:
+    """Remove a user's messages and the pairs derived from them (admins): `forget @user`."""
+    if not has_role(ctx.settings, req.user_id, "admin", client):
+        respond(refusal(ctx.settings, "admin", "forget a user's data"))
+        return
+    user_id = parse_user(req.args[0]) if req.args else None
+    if not user_id:
+        respond("Usage: `/threadtune forget @user`")
+        return
+    result = forget_user(ctx.db(), req.team_id, user_id, actor=req.user_id, via="slack")
+    respond(f"Done. {result.summary()}.")
+    if ctx.settings.review_channel:
+        try:
+            client.chat_postMessage(channel=ctx.settings.review_channel, text=stale_notice(user_id, result))
+        except SlackApiError as err:
+            log.warning("could not tell reviewers about a forget: %s", err.response.get("error"))
+
+
+SUBCOMMANDS = {"forget": forget}
 
 
 def register(app, ctx: BotContext) -> None:
-    """Add this module's listeners to ``app``."""
+    """No listeners beyond the slash subcommand."""

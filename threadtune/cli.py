@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from threadtune import __version__
-from threadtune.commands import collect, core, curate, demo, serve, train
+from threadtune.commands import collect, core, curate, demo, privacy, serve, train
 from threadtune.shell import set_settings, settings, user_errors
 
 app = typer.Typer(
@@ -52,7 +52,7 @@ def _root(
         set_settings(settings().model_copy(update=overrides))
 
 
-for module in (core, collect, curate, train, serve, demo):
+for module in (core, collect, curate, train, serve, privacy, demo):
     module.register(app)
 
 

@@ -1,0 +1,43 @@
+"""CLI: forget a user, purge by retention."""
+
+from __future__ import annotations
+
+import typer
+
+from threadtune.shell import console, fail, open_db, settings, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    """Add forget and purge to ``app``."""
+
+    @app.command()
+    @user_errors
+    def forget(
+        user: str = typer.Argument(..., help="Slack user id (U…) whose data is removed."),
+        actor: str = typer.Option("cli", help="Who asks, for the audit log."),
+    ) -> None:
+        """Remove a user's messages, mark pairs derived from them stale, and audit it."""
+        from curation.privacy import forget_user
+
+        s = settings()
+        result = forget_user(open_db(s), s.team_id, user.lstrip("@"), actor=actor, via="cli")
+        console.print(f"forgot {user}: {result.summary()}")
+        if result.stale_candidates:
+            console.print("stale pairs leave the next dataset version; adapters trained before must be "
+                          "retrained to forget what they learned (README 'Privacy').")
+
+    @app.command()
+    @user_errors
+    def purge(
+        days: int = typer.Option(0, help="Purge raw messages older than this many days "
+                                 "(default: THREADTUNE_RETENTION_DAYS)."),
+    ) -> None:
+        """Purge raw messages older than the retention period; curated pairs stay."""
+        from curation.privacy import purge_older_than
+
+        s = settings()
+        days = days or s.retention_days or 0
+        if days < 1:
+            fail("no retention period: pass --days N or set THREADTUNE_RETENTION_DAYS")
+        result = purge_older_than(open_db(s), s.team_id, days, actor="cli", via="cli")
+        console.print(f"purged {result.messages} messages older than {days} days")
