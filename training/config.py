@@ -116,7 +116,8 @@ def load_preset(name: str) -> dict[str, Any]:
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """``["lora_r=8", "packing=false"]`` → typed values (YAML scalars). Unknown keys are errors."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    known = set(types)
     out: dict[str, Any] = {}
     bad = []
     for pair in pairs:
@@ -127,7 +128,14 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         elif key not in known:
             bad.append(f"{key!r} is not a config field")
         else:
-            out[key] = yaml.safe_load(raw) if raw.strip() else None
+            value = yaml.safe_load(raw) if raw.strip() else None
+            kind = str(types[key])
+            if isinstance(value, str) and kind.startswith(("float", "int")):
+                try:  # YAML 1.1 reads "3e-4" as text
+                    value = float(value) if kind.startswith("float") else int(value)
+                except ValueError:
+                    pass  # validation reports it with the field's type
+            out[key] = value
     if bad:
         raise ConfigError("bad override: " + "; ".join(bad) + " (see `threadtune train --help-config`)")
     return out

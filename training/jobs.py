@@ -16,7 +16,9 @@ from typing import Any
 from curation.store import audit, dumps, loads, now, transaction
 from training.errors import JobError
 
-KINDS = ("curate", "train", "eval")
+KINDS = ("curate", "train", "eval", "promote", "rollback")
+#: Quick registry changes, run before (and between the steps of) long jobs.
+ADMIN_KINDS = ("promote", "rollback")
 ACTIVE = ("queued", "running")
 FINAL = ("done", "failed", "cancelled")
 #: A running job whose heartbeat is older than this is presumed orphaned.

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from training import jobs, registry
-from training.errors import TrainingError
+from training.errors import RegistryError, TrainingError
 from training.notify import Notifier, SilentNotifier
 from training.sft import ERROR_PREFIX, PROGRESS_PREFIX, RESULT_PREFIX, RunSpec, accelerate_command, write_spec
 
@@ -145,6 +145,7 @@ def run_train(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifi
             if jobs.heartbeat(db, job["id"], progress=progress or None) and not cancelled:
                 cancelled = True
                 stop_process_group(proc, ctx.kill_grace_s)
+            run_admin_jobs(db, ctx)
     stop_process_group(proc, ctx.kill_grace_s)
     if cancelled:
         return jobs.finish(db, job["id"], "cancelled", result={"progress": progress},
@@ -178,20 +179,50 @@ def run_eval(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifie
     return done
 
 
+def run_promote(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifier) -> dict[str, Any]:
+    """Apply a queued promotion (eval-gated unless forced) or rollback; a refusal fails the job."""
+    args, via = job["args"], "slack" if job.get("slack_channel") else "cli"
+    try:
+        if job["kind"] == "promote":
+            model = registry.promote(db, job["team_id"], args["model"], actor=job["created_by"] or "?",
+                                     force=bool(args.get("force")), via=via)
+            return jobs.finish(db, job["id"], "done", result={"model": model["name"], "live": model["name"]})
+        current = registry.rollback(db, job["team_id"], actor=job["created_by"] or "?", via=via)
+        live = current["name"] if current else "base"
+        return jobs.finish(db, job["id"], "done", result={"model": live, "live": live})
+    except RegistryError as err:
+        return jobs.finish(db, job["id"], "failed", error=str(err))
+
+
+def run_admin_jobs(db: Any, ctx: WorkerContext) -> int:
+    """Run every queued promote/rollback job now (also called while a training child runs)."""
+    count = 0
+    while (job := jobs.claim_next(db, jobs.worker_id(), jobs.ADMIN_KINDS)) is not None:
+        notifier = ctx.notifier_for(job)
+        notifier.finish(run_promote(db, job, ctx, notifier))
+        count += 1
+    return count
+
+
 HANDLERS: dict[str, Callable[[Any, dict[str, Any], WorkerContext, Notifier], dict[str, Any]]] = {
     "train": run_train,
     "eval": run_eval,
+    "promote": run_promote,
+    "rollback": run_promote,
 }
+DEFAULT_KINDS = ("promote", "rollback", "train", "eval")
 
 
-def run_one(db: Any, ctx: WorkerContext, *, kinds: tuple[str, ...] = ("train", "eval")) -> dict[str, Any] | None:
+def run_one(db: Any, ctx: WorkerContext, *, kinds: tuple[str, ...] = DEFAULT_KINDS) -> dict[str, Any] | None:
     """Recover orphaned jobs, then claim and run the oldest queued job; None when the queue is empty.
 
     A job that fails (bad input, out of memory, disk full …) is marked failed with the reason; the
     worker itself keeps going.
     """
     jobs.recover_stale(db, stale_after_s=ctx.stale_after_s)
-    job = jobs.claim_next(db, jobs.worker_id(), kinds)
+    admin = tuple(k for k in kinds if k in jobs.ADMIN_KINDS)
+    job = (jobs.claim_next(db, jobs.worker_id(), admin) if admin else None) or jobs.claim_next(
+        db, jobs.worker_id(), tuple(k for k in kinds if k not in jobs.ADMIN_KINDS))
     if job is None:
         return None
     notifier = ctx.notifier_for(job)
@@ -211,7 +242,7 @@ def run_one(db: Any, ctx: WorkerContext, *, kinds: tuple[str, ...] = ("train", "
 
 
 def run_forever(db: Any, ctx: WorkerContext, *, poll_s: float = 2.0, once: bool = False,
-                kinds: tuple[str, ...] = ("train", "eval"), stop: threading.Event | None = None) -> int:
+                kinds: tuple[str, ...] = DEFAULT_KINDS, stop: threading.Event | None = None) -> int:
     """Run jobs until stopped (or, with ``once``, until the queue is empty); returns jobs run."""
     count = 0
     while stop is None or not stop.is_set():

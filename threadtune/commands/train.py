@@ -1,9 +1,218 @@
-"""CLI commands for the train part (filled in by its issue)."""
+"""CLI: train, worker, jobs, eval, models."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+from rich.table import Table
+
+from threadtune.shell import console, open_db, settings, user_errors
+
+
+def _worker_context(s, *, terminal: bool):  # noqa: ANN001, ANN202
+    from training.notify import SilentNotifier, SlackNotifier, TerminalNotifier
+    from training.worker import WorkerContext
+
+    def notifier_for(job: dict):  # noqa: ANN202
+        if job.get("slack_channel") and s.slack_bot_token:
+            from slack_sdk import WebClient
+
+            client = WebClient(token=s.slack_bot_token, base_url=s.slack_api_url)
+            return SlackNotifier(client, job["slack_channel"], job.get("slack_ts"))
+        return TerminalNotifier(console) if terminal else SilentNotifier()
+
+    return WorkerContext(data_dir=s.data_dir, models_dir=s.models_dir, base_model=s.base_model,
+                         notifier_for=notifier_for)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add train, worker, jobs, eval and models to ``app``."""
+    jobs_app = typer.Typer(help="List, cancel and resume jobs.", no_args_is_help=True)
+    models_app = typer.Typer(help="The model registry: list, promote, roll back.", no_args_is_help=True)
+    app.add_typer(jobs_app, name="jobs")
+    app.add_typer(models_app, name="models")
+
+    @app.command()
+    @user_errors
+    def train(
+        dataset: str = typer.Option("latest", "--dataset", "-d", help="Dataset version (v3, 3, a hash, latest)."),
+        preset: str = typer.Option("cpu-small", "--preset", "-p", help="cpu-small, gpu-lora or gpu-qlora."),
+        overrides: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable), "
+                                            "e.g. --set epochs=5 --set lora_r=8."),
+        now: bool = typer.Option(False, "--now", help="Run in the foreground with a progress bar."),
+        help_config: bool = typer.Option(False, "--help-config", help="List the config fields and exit."),
+    ) -> None:
+        """Queue a LoRA fine-tune of the base model on a dataset version (--now: run it here)."""
+        from training.config import TrainConfig, parse_overrides
+        from training.pipeline import plan_train, queue_train
+
+        if help_config:
+            for name, text in TrainConfig.field_help().items():
+                console.print(f"[bold]{name}[/]: {text}", highlight=False)
+            return
+        s = settings()
+        db = open_db(s)
+        plan = plan_train(db, s.team_id, dataset=dataset, preset=preset, overrides=parse_overrides(overrides),
+                          base_model=s.base_model, models_dir=s.models_dir)
+        job_id = queue_train(db, s.team_id, plan, created_by="cli")
+        cfg = plan.config
+        console.print(f"queued job {job_id}: {preset} on dataset {plan.dataset['name']} "
+                      f"({len(plan.train_rows)} train rows, {cfg.epochs:g} epochs, lr {cfg.learning_rate:.2e})")
+        if not now:
+            console.print("run `threadtune worker` to start it")
+            return
+        from training import jobs
+        from training.worker import run_one
+
+        ctx = _worker_context(s, terminal=True)
+        while True:  # older queued jobs run first, one at a time
+            done = run_one(db, ctx, kinds=("train",))
+            if done is None or done["id"] == job_id:
+                break
+        job = jobs.get(db, job_id)
+        if job["status"] != "done":
+            raise typer.Exit(1)
+
+    @app.command()
+    @user_errors
+    def worker(
+        once: bool = typer.Option(False, "--once", help="Stop when the queue is empty."),
+        poll: float = typer.Option(2.0, "--poll", help="Seconds between queue checks."),
+    ) -> None:
+        """Run queued train and eval jobs one at a time (training in a child process)."""
+        from training.jobs import recover_stale
+        from training.worker import run_forever
+
+        s = settings()
+        db = open_db(s)
+        for job_id in recover_stale(db):
+            console.print(f"job {job_id} was interrupted (its worker died); `threadtune jobs resume {job_id}`")
+        console.print(f"worker started on {s.data_dir}; Ctrl-C stops it")
+        count = run_forever(db, _worker_context(s, terminal=True), poll_s=poll, once=once)
+        console.print(f"{count} job(s) run")
+
+    @jobs_app.command("list")
+    @user_errors
+    def jobs_list(
+        status: Optional[str] = typer.Option(None, "--status", help="Only jobs in this status."),
+        limit: int = typer.Option(20, "--limit", help="Most jobs to show."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """List the newest jobs with their progress or result."""
+        from training.jobs import describe, list_jobs
+
+        s = settings()
+        rows = list_jobs(open_db(s), s.team_id, limit=limit, status=status)
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        for job in rows:
+            console.print(describe(job), highlight=False)
+        if not rows:
+            console.print("no jobs yet; `threadtune train` queues one")
+
+    @jobs_app.command("show")
+    @user_errors
+    def jobs_show(job_id: int = typer.Argument(..., help="Job id.")) -> None:
+        """Show one job as JSON."""
+        from training.jobs import get
+
+        s = settings()
+        typer.echo(json.dumps(get(open_db(s), job_id, s.team_id), indent=2))
+
+    @jobs_app.command("cancel")
+    @user_errors
+    def jobs_cancel(job_id: int = typer.Argument(..., help="Job id.")) -> None:
+        """Cancel a job; a running one is stopped by its worker, which kills the training process."""
+        from training.jobs import describe, request_cancel
+
+        s = settings()
+        console.print(describe(request_cancel(open_db(s), s.team_id, job_id)), highlight=False)
+
+    @jobs_app.command("resume")
+    @user_errors
+    def jobs_resume(job_id: int = typer.Argument(..., help="Job id.")) -> None:
+        """Queue an interrupted or failed job again; training continues from its last checkpoint."""
+        from training.jobs import describe, resume
+
+        s = settings()
+        console.print(describe(resume(open_db(s), s.team_id, job_id)), highlight=False)
+
+    @app.command("eval")
+    @user_errors
+    def eval_(
+        model: str = typer.Argument("latest", help="Model version (v2, 2) or latest."),
+        dataset: Optional[str] = typer.Option(None, "--dataset", "-d",
+                                              help="Score on this dataset's eval split (default: the model's)."),
+        eval_file: Optional[Path] = typer.Option(None, "--eval-file",
+                                                 help="JSONL of {question, answer} held-out rows."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default: DATA_DIR/reports)."),
+        max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="Longest generated answer."),
+        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    ) -> None:
+        """Score base, base+retrieval, tuned and tuned+retrieval; write Markdown, JSON and a PNG chart."""
+        from rich.progress import Progress
+
+        from training.evaluate import markdown_table
+        from training.pipeline import evaluate_model
+
+        s = settings()
+        db = open_db(s)
+        with Progress(console=console, transient=True, disable=as_json) as bar:
+            task = bar.add_task("evaluating", total=4)
+            report = evaluate_model(
+                db, s.team_id, model, out_dir=out or s.data_dir / "reports", dataset=dataset,
+                eval_file=eval_file, max_new_tokens=max_new_tokens,
+                progress=lambda system, n, total: bar.update(task, completed=n, description=system))
+        if as_json:
+            typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+            return
+        console.print(f"[bold]{report['model']}[/] on {report['split']} (n={report['n']})")
+        console.print(markdown_table(report), highlight=False)
+        for path in report["files"].values():
+            console.print(f"  {path}")
+
+    @models_app.command("list")
+    @user_errors
+    def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """List model versions with status, dataset, base model and eval score."""
+        from training.registry import GATE_METRIC, list_models
+
+        s = settings()
+        rows = list_models(open_db(s), s.team_id)
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table("version", "status", "dataset", "parent", "tuned " + GATE_METRIC, "adapter")
+        for m in rows:
+            scores = [e["systems"].get("tuned", {}).get(GATE_METRIC) for e in m["metrics"].get("evals", {}).values()]
+            score = next((f"{x:.3f}" for x in scores if x is not None), "—")
+            table.add_row(m["name"], m["status"], (m["dataset_id"] or "")[:12], m["parent"] or "—", score,
+                          m["adapter_path"] or "")
+        console.print(table if rows else "no models yet; `threadtune train` makes one")
+
+    @models_app.command("promote")
+    @user_errors
+    def models_promote(
+        version: str = typer.Argument(..., help="Model version to make live (v2, 2, latest)."),
+        force: bool = typer.Option(False, "--force", help="Promote even when it scores below the live model."),
+    ) -> None:
+        """Make a model live, if its eval is not worse than the live one (recorded in the audit log)."""
+        from training.registry import promote
+
+        s = settings()
+        model = promote(open_db(s), s.team_id, version, actor="cli", force=force)
+        console.print(f"{model['name']} is live; the server reloads it (`threadtune serve` watches the store)")
+
+    @models_app.command("rollback")
+    @user_errors
+    def models_rollback() -> None:
+        """Retire the live model and bring back the previous one (or the base model)."""
+        from training.registry import rollback
+
+        s = settings()
+        current = rollback(open_db(s), s.team_id, actor="cli")
+        console.print(f"live model is now {current['name'] if current else 'the base model'}")

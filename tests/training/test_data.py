@@ -1,0 +1,64 @@
+"""Dataset versions from the store as TRL messages rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.training.conftest import TEAM, add_dataset, toy_pairs
+from training.data import load_dataset_messages, pair_of, resolve_dataset
+from training.errors import DatasetError
+
+
+def test_rows_carry_the_system_prompt_question_and_answer(db):
+    add_dataset(db, [("Q1?", "A1."), ("Q2?", "A2."), ("Q3?", "A3.")], n_eval=1, system_prompt="Be kind.")
+    train, evals = load_dataset_messages(db, TEAM, "v1")
+    assert train[0] == {"messages": [{"role": "system", "content": "Be kind."},
+                                     {"role": "user", "content": "Q1?"},
+                                     {"role": "assistant", "content": "A1."}]}
+    assert [pair_of(r) for r in evals] == [("Q3?", "A3.")]
+
+
+def test_without_a_system_prompt_rows_start_with_the_user(db):
+    add_dataset(db, toy_pairs(3), n_eval=0, system_prompt=None)
+    train, _ = load_dataset_messages(db, TEAM, "latest")
+    assert [m["role"] for m in train[0]["messages"]] == ["user", "assistant"]
+
+
+def test_variants_go_to_the_eval_split(store_with_dataset):
+    train, evals = load_dataset_messages(store_with_dataset, TEAM, "v1")
+    assert len(train) == 10 and len(evals) == 3
+    assert pair_of(evals[-1])[0] == "restart svc 11 how?"
+
+
+def test_a_version_is_found_by_name_number_hash_prefix_and_latest(db):
+    first = add_dataset(db, toy_pairs(3), name="v1", version=1)
+    second = add_dataset(db, toy_pairs(4), name="v2", version=2)
+    assert resolve_dataset(db, TEAM, "v1")["id"] == first
+    assert resolve_dataset(db, TEAM, "2")["id"] == second
+    assert resolve_dataset(db, TEAM, first)["id"] == first
+    assert resolve_dataset(db, TEAM, second[:8])["id"] == second
+    assert resolve_dataset(db, TEAM, "latest")["id"] == second
+    assert resolve_dataset(db, TEAM, None)["id"] == second
+
+
+def test_an_unknown_version_lists_the_known_ones(db):
+    add_dataset(db, toy_pairs(3))
+    with pytest.raises(DatasetError, match="'v9' not found.*known versions: v1"):
+        load_dataset_messages(db, TEAM, "v9")
+
+
+def test_no_dataset_at_all_says_how_to_make_one(db):
+    with pytest.raises(DatasetError, match="dataset create"):
+        load_dataset_messages(db, TEAM, "latest")
+
+
+def test_another_teams_dataset_is_invisible(db):
+    add_dataset(db, toy_pairs(3), team_id="T0OTHER")
+    with pytest.raises(DatasetError):
+        resolve_dataset(db, TEAM, "v1")
+
+
+def test_an_empty_train_split_is_refused(db):
+    add_dataset(db, toy_pairs(2), n_eval=2)
+    with pytest.raises(DatasetError, match="no train rows"):
+        load_dataset_messages(db, TEAM, "v1")
