@@ -1,0 +1,79 @@
+"""Block Kit builders for answers: Slack's limits hold for any text."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings as hsettings
+from hypothesis import strategies as st
+
+from bot import answer_blocks as ab
+
+
+def sections(blocks: list[dict]) -> list[str]:
+    return [b["text"]["text"] for b in blocks if b["type"] == "section"]
+
+
+def test_split_text_keeps_pieces_within_3000_characters_and_loses_nothing():
+    text = ("word " * 700 + "\n\n") * 3
+    pieces = ab.split_text(text)
+    assert all(len(p) <= 3000 for p in pieces)
+    assert " ".join(" ".join(pieces).split()) == " ".join(text.split())
+
+
+def test_split_text_cuts_a_single_long_word_hard():
+    pieces = ab.split_text("x" * 7001)
+    assert [len(p) for p in pieces] == [3000, 3000, 1001]
+
+
+def test_answer_exactly_at_the_section_limit_is_one_section():
+    blocks = ab.answer_blocks(1, "a" * 3000, model_version="v1")
+    assert sections(blocks) == ["a" * 3000]
+
+
+def test_huge_answer_is_cut_to_fifty_blocks_and_says_so():
+    blocks = ab.answer_blocks(1, "y " * 200_000, model_version="v1",
+                              sources=[{"permalink": "https://x/p1", "question": "q"}], verified=True)
+    assert len(blocks) == 50
+    assert all(len(s) <= 3000 for s in sections(blocks))
+    assert "answer truncated" in sections(blocks)[-1]
+    assert blocks[-1]["type"] == "actions"
+
+
+def test_answer_blocks_have_footer_citations_badge_and_feedback_buttons():
+    blocks = ab.answer_blocks(7, "Do X.", model_version="v3", verified=True,
+                              sources=[{"permalink": "https://s/p1", "question": "How | X?"}])
+    dumped = json.dumps(blocks, ensure_ascii=False)
+    assert "Verified answer" in dumped
+    assert "Based on: <https://s/p1|How / X?>" in dumped
+    assert "threadtune · model v3" in dumped
+    buttons = blocks[-1]["elements"]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [("answer_up", "7"), ("answer_down", "7")]
+
+
+def test_streaming_blocks_have_no_buttons_yet():
+    blocks = ab.answer_blocks(0, "partial", model_version="base", streaming=True)
+    assert not [b for b in blocks if b["type"] == "actions"]
+    assert "writing" in json.dumps(blocks)
+
+
+def test_error_blocks_keep_the_retry_button_value_under_2000_characters():
+    blocks = ab.error_blocks("Oops", {"q": "q" * 5000, "c": "C1", "t": "1.0", "u": "U1", "team": "T"})
+    value = blocks[-1]["elements"][0]["value"]
+    assert len(value) <= 2000 and blocks[-1]["elements"][0]["action_id"] == "answer_retry"
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(st.text(min_size=0, max_size=12_000), st.integers(min_value=20, max_value=3000))
+def test_split_text_property_limits_and_content(text, limit):
+    pieces = ab.split_text(text, limit)
+    assert all(len(p) <= limit for p in pieces)
+    assert "".join("".join(pieces).split()) == "".join(text.split())
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(st.text(max_size=200_000))
+def test_answer_blocks_property_within_slack_limits(text):
+    blocks = ab.answer_blocks(1, text, model_version="v1")
+    assert len(blocks) <= 50
+    assert all(len(s) <= 3000 for s in sections(blocks))
