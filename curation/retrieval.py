@@ -28,14 +28,15 @@ def fts_query(question: str) -> str:
 def top_pairs(db: Any, team_id: str, question: str, k: int = 3) -> list[dict[str, Any]]:
     """The ``k`` approved pairs of ``team_id`` that best match ``question`` (BM25), best first.
 
-    Each is ``{"id", "question", "answer"}``. Empty when nothing matches.
+    Each is ``{"id", "question", "answer"}``. Empty when nothing matches. Stale pairs (whose source
+    was deleted or forgotten) are never retrieved.
     """
     match = fts_query(question)
     if not match or k < 1:
         return []
     rows = db.execute(
         "select c.id, c.question, c.answer from candidates_fts f join candidates c on c.rowid = f.rowid "
-        "where candidates_fts match ? and c.team_id = ? and c.status = 'approved' "
+        "where candidates_fts match ? and c.team_id = ? and c.status = 'approved' and c.stale = 0 "
         "order by bm25(candidates_fts) limit ?",
         [match, team_id, k],
     ).fetchall()

@@ -465,3 +465,15 @@ def m005_curation_runs(db: Database) -> None:
     )
     # When the candidate was posted for review: the daily cap counts these.
     db["candidates"].add_column("review_posted_at", str)
+
+
+@migrations()
+def m006_candidate_question_key(db: Database) -> None:
+    # The near-duplicate lookup key (sorted content-word stems, curation.dedup.question_key), indexed
+    # so that finding a pair's phrasings stays one index probe at 100k pairs.
+    from curation.dedup import question_key
+
+    db["candidates"].add_column("question_key", str)
+    for cid, question in db.execute("select id, question from candidates").fetchall():
+        db.execute("update candidates set question_key = ? where id = ?", [question_key(question), cid])
+    db["candidates"].create_index(["team_id", "question_key"])

@@ -1,0 +1,316 @@
+"""The curate run: new threads, announcements and documents in, candidate pairs out.
+
+For each source that is new or changed since the last run (``curated_sources`` keeps the hash of
+what was read): scrub the text, split it, ask the LLM for pairs per chunk, and for threads also
+build the deterministic pair (rewritten by the LLM when the rewrite passes the checks). Every pair
+goes through :func:`curation.candidates.add_candidate`. A source's candidates and its
+``curated_sources`` row are written in one transaction, so a run killed half-way leaves the store
+consistent and the rerun picks up where it stopped, with no duplicates.
+
+LLM calls run ``concurrency`` at a time on worker threads; SQLite writes stay on the caller's thread.
+
+With no ``llm_base_url`` setting, :func:`llm_session` serves the embedded model on loopback for the
+run and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rapidfuzz import fuzz
+from sqlite_utils import Database
+
+from curation import checks
+from curation.candidates import add_candidate
+from curation.deterministic import draft, rewritten
+from curation.errors import CurationError
+from curation.extract import EXTRACT_PROMPT, LLM, extract_pairs, load_prompt
+from curation.pii import scrub
+from curation.split import split_markdown, split_transcript
+from curation.store import now, transaction
+from curation.transcript import channel_names, display_names, render_text, thread_transcript
+
+if TYPE_CHECKING:
+    from threadtune.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: A top-level message without replies this long, and asking nothing, is read as an announcement.
+ANNOUNCEMENT_MIN_CHARS = 400
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Source:
+    """One thing to curate: its scrubbed text, chunks and provenance."""
+
+    kind: str  # thread | announcement | document
+    key: str
+    text: str
+    content_hash: str
+    sources: list[dict[str, Any]]
+    transcript: Any = None  # curation.transcript.Transcript for threads
+
+
+@dataclass
+class Proposal:
+    """A pair proposed for one source, before it is stored."""
+
+    question: str
+    answer: str
+    origin: str
+    prompt_version: str
+    source_text: str
+    evidence: str = ""
+    scores: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CurateReport:
+    """What a run did."""
+
+    sources: Counter = field(default_factory=Counter)  # kind -> sources read
+    skipped: int = 0  # unchanged since the last run
+    chunks: int = 0
+    candidates: Counter = field(default_factory=Counter)  # status -> new candidates
+    duplicates: int = 0
+    llm_errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sources": dict(self.sources), "skipped": self.skipped, "chunks": self.chunks,
+                "candidates": dict(self.candidates), "duplicates": self.duplicates,
+                "llm_errors": len(self.llm_errors)}
+
+    def summary(self) -> str:
+        read = ", ".join(f"{n} {k}s" for k, n in sorted(self.sources.items())) or "nothing new"
+        made = ", ".join(f"{n} {s}" for s, n in sorted(self.candidates.items())) or "no candidates"
+        errors = f"; {len(self.llm_errors)} LLM errors" if self.llm_errors else ""
+        return f"read {read} ({self.skipped} unchanged); {made}{errors}"
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# --- finding sources -------------------------------------------------------------------------
+
+
+def _done(db: Database, team_id: str) -> dict[tuple[str, str], str]:
+    return {(r[0], r[1]): r[2] for r in db.execute(
+        "select kind, key, content_hash from curated_sources where team_id = ?", [team_id]).fetchall()}
+
+
+def find_sources(db: Database, team_id: str, *, answered_reaction: str = "white_check_mark",
+                 limit: int | None = None, report: CurateReport | None = None) -> list[Source]:
+    """Threads, announcements and documents that are new or changed since they were last curated."""
+    report = report or CurateReport()
+    done = _done(db, team_id)
+    names, channels = display_names(db, team_id), channel_names(db, team_id)
+    found: list[Source] = []
+
+    def want(kind: str, key: str, text: str) -> str | None:
+        digest = _hash(text)
+        if done.get((kind, key)) == digest:
+            report.skipped += 1
+            return None
+        return digest
+
+    roots = db.execute(
+        "select p.channel_id, p.ts from messages p where p.team_id = ? and p.deleted = 0 "
+        "and (p.thread_ts is null or p.thread_ts = p.ts) and exists (select 1 from messages r "
+        "where r.team_id = p.team_id and r.channel_id = p.channel_id and r.thread_ts = p.ts "
+        "and r.ts != p.ts and r.deleted = 0) order by cast(p.ts as real)", [team_id]).fetchall()
+    for channel_id, ts in roots:
+        if limit is not None and len(found) >= limit:
+            return found
+        transcript = thread_transcript(db, team_id, channel_id, ts, answered_reaction=answered_reaction,
+                                       names=names, channels=channels)
+        if len(transcript.turns) < 2:
+            continue
+        text = scrub(transcript.text).text
+        digest = want("thread", f"{channel_id}:{ts}", text)
+        if digest:
+            found.append(Source("thread", f"{channel_id}:{ts}", text, digest,
+                                [{"kind": "message", "channel_id": channel_id, "ts": ts}], transcript))
+    for channel_id, ts, raw in db.execute(
+        "select channel_id, ts, text from messages m where team_id = ? and deleted = 0 and "
+        "bot_id is null and coalesce(subtype, '') in ('', 'thread_broadcast') and length(text) >= ? "
+        "and (thread_ts is null or thread_ts = ts) and text not like '%?%' and not exists "
+        "(select 1 from messages r where r.team_id = m.team_id and r.channel_id = m.channel_id "
+        "and r.thread_ts = m.ts and r.ts != m.ts) order by cast(ts as real)",
+        [team_id, ANNOUNCEMENT_MIN_CHARS]).fetchall():
+        if limit is not None and len(found) >= limit:
+            return found
+        text = scrub(render_text(raw, names, channels)).text
+        digest = want("announcement", f"{channel_id}:{ts}", text)
+        if digest:
+            found.append(Source("announcement", f"{channel_id}:{ts}", text, digest,
+                                [{"kind": "message", "channel_id": channel_id, "ts": ts}]))
+    for doc in db.query("select id, title, text from documents where team_id = ? and deleted = 0 "
+                        "order by id", [team_id]):
+        if limit is not None and len(found) >= limit:
+            return found
+        text = scrub(doc["text"]).text
+        digest = want("document", str(doc["id"]), text)
+        if digest:
+            found.append(Source("document", str(doc["id"]), text, digest,
+                                [{"kind": "document", "document_id": doc["id"]}]))
+    return found
+
+
+# --- proposing pairs (LLM calls, no store access) --------------------------------------------
+
+
+def _evidence_check(evidence: str, source: str) -> checks.Check:
+    if not evidence.strip():
+        return checks.Check(0.5, True, "no evidence quoted")
+    score = fuzz.partial_ratio(evidence.lower(), source.lower()) / 100
+    if score >= 0.9:
+        return checks.Check(round(score, 3), True, "evidence found in the source")
+    return checks.Check(round(score, 3), False, "the quoted evidence is not in the source")
+
+
+def propose(source: Source, llm: LLM | None) -> tuple[list[Proposal], list[str], int]:
+    """Pairs for one source: ``(proposals, errors, chunks)``. Runs on a worker thread."""
+    proposals: list[Proposal] = []
+    errors: list[str] = []
+    if source.kind == "thread" and source.transcript is not None:
+        base = draft(source.transcript)
+        if base is not None:
+            base = type(base)(scrub(base.question).text, scrub(base.answer).text, base.source_ts,
+                              base.method, base.prompt_version)
+            final = rewritten(base, source.text, llm)
+            proposals.append(Proposal(final.question, final.answer, "deterministic",
+                                      final.prompt_version, source.text,
+                                      scores={"method": {"score": 1.0, "passed": True,
+                                                         "reason": final.method}}))
+    chunks = split_transcript(source.text) if source.kind == "thread" else split_markdown(source.text)
+    if llm is None:
+        return proposals, errors, len(chunks)
+    prompt = load_prompt(EXTRACT_PROMPT)
+    for chunk in chunks:
+        try:
+            pairs = extract_pairs(llm, chunk, source.kind)
+        except CurationError as err:
+            errors.append(f"{source.kind} {source.key}: {err}")
+            continue
+        for pair in pairs:
+            scores = {
+                "grounding": checks.grounding(pair.answer, chunk),
+                "evidence": _evidence_check(pair.evidence, chunk),
+                "prompt_leak": checks.prompt_leak(pair.question + "\n" + pair.answer, prompt.system),
+            }
+            proposals.append(Proposal(pair.question, pair.answer, source.kind, prompt.version, chunk,
+                                      pair.evidence, scores))
+    return proposals, errors, len(chunks)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def _store(db: Database, team_id: str, source: Source, proposals: list[Proposal],
+           report: CurateReport) -> None:
+    with transaction(db):
+        made = 0
+        for p in proposals:
+            added = add_candidate(db, team_id, p.question, p.answer, origin=p.origin,
+                                  sources=source.sources, prompt_version=p.prompt_version,
+                                  evidence=p.evidence, scores=p.scores, created_by="curate")
+            if added.created:
+                made += 1
+                report.candidates[added.status] += 1
+            else:
+                report.duplicates += 1
+        db["curated_sources"].upsert(
+            {"team_id": team_id, "kind": source.kind, "key": source.key,
+             "content_hash": source.content_hash, "n_candidates": made, "curated_at": now()},
+            pk=("team_id", "kind", "key"),
+        )
+
+
+def curate(db: Database, team_id: str, llm: LLM | None, *, answered_reaction: str = "white_check_mark",
+           limit: int | None = None, concurrency: int = 1, progress: Progress | None = None,
+           sources: list[Source] | None = None, report: CurateReport | None = None) -> CurateReport:
+    """Curate what is new for ``team_id``. ``llm=None`` makes deterministic thread pairs only.
+
+    ``progress(done, total, label)`` is called after each source.
+    """
+    report = report or CurateReport()
+    if sources is None:
+        sources = find_sources(db, team_id, answered_reaction=answered_reaction, limit=limit,
+                               report=report)
+    total = len(sources)
+    if progress:
+        progress(0, total, "starting")
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="curate") as pool:
+        futures = [pool.submit(propose, s, llm) for s in sources]
+        for done, (source, future) in enumerate(zip(sources, futures, strict=True), start=1):
+            proposals, errors, chunks = future.result()
+            report.sources[source.kind] += 1
+            report.chunks += chunks
+            report.llm_errors += errors
+            _store(db, team_id, source, proposals, report)
+            if progress:
+                progress(done, total, f"{source.kind} {source.key}")
+    return report
+
+
+# --- the LLM for a run -----------------------------------------------------------------------
+
+
+@contextmanager
+def llm_session(settings: Settings, *, max_tokens: int = 512) -> Iterator[LLM]:
+    """The curation LLM: the endpoint of ``settings.llm_base_url``, or the embedded model served on
+    loopback for the duration of the ``with`` block (started here, stopped on exit)."""
+    import openai
+
+    if settings.llm_base_url:
+        client = openai.OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "threadtune",
+                               timeout=300, max_retries=1)
+        model = settings.llm_model
+        if not model:
+            try:
+                model = client.models.list().data[0].id
+            except Exception as err:  # noqa: BLE001 (any failure means: tell the user what to set)
+                raise CurationError(
+                    f"cannot list models at {settings.llm_base_url} ({err}); set THREADTUNE_LLM_MODEL"
+                ) from None
+        try:
+            yield LLM(client, model, max_tokens=max_tokens)
+        finally:
+            client.close()
+        return
+    from serving.embedded import EmbeddedServer
+    from serving.models import resolve
+
+    model_dir = resolve(settings.base_model, settings.models_dir).path
+    with EmbeddedServer(model_dir, name="curation") as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="threadtune", timeout=600, max_retries=0)
+        try:
+            yield LLM(client, server.model, max_tokens=max_tokens)
+        finally:
+            client.close()
+
+
+def run_curate(settings: Settings, db: Database, *, team_id: str | None = None, use_llm: bool = True,
+               limit: int | None = None, concurrency: int = 1, progress: Progress | None = None,
+               max_tokens: int = 512) -> CurateReport:
+    """A whole curate run as the CLI, the bot and the demo do it (the LLM started and stopped here)."""
+    team = team_id or settings.team_id
+    report = CurateReport()
+    sources = find_sources(db, team, answered_reaction=settings.answered_reaction, limit=limit,
+                           report=report)
+    if not use_llm or not sources:  # nothing new: no model server to start
+        return curate(db, team, None, answered_reaction=settings.answered_reaction,
+                      progress=progress, sources=sources, report=report)
+    with llm_session(settings, max_tokens=max_tokens) as llm:
+        return curate(db, team, llm, answered_reaction=settings.answered_reaction,
+                      concurrency=concurrency, progress=progress, sources=sources, report=report)
