@@ -20,20 +20,37 @@ from slack_bolt.adapter.asgi.builtin import SlackRequestHandler
 from slack_bolt.adapter.asgi.http_request import AsgiHttpRequest
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
 
 #: Slack payloads are small; anything larger is refused before it is parsed.
 MAX_BODY_BYTES = 1_000_000
 
 
 class ThreadedSlackRequestHandler(SlackRequestHandler):
-    """Bolt's ASGI adapter, dispatching on a worker thread and refusing oversized bodies."""
+    """Bolt's ASGI adapter, dispatching on a worker thread, refusing oversized bodies, and answering
+    a body that is not JSON or a form with 400 (401 when it is not signed either) instead of a 500."""
 
     async def dispatch(self, request: AsgiHttpRequest) -> BoltResponse:
         body = await request.get_raw_body()
         if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
             return BoltResponse(status=413, body="payload too large")
-        bolt_request = BoltRequest(body=body, query=request.query_string, headers=request.get_headers())
+        headers = request.get_headers()
+        try:
+            bolt_request = BoltRequest(body=body, query=request.query_string, headers=headers)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            # bolt parses the body and builds its context before it verifies the signature: a body
+            # that is not JSON, or has fields of the wrong type, would otherwise be a 500
+            return BoltResponse(status=401 if not self._signed(body, headers) else 400,
+                                body="malformed payload")
         return await asyncio.to_thread(self.app.dispatch, bolt_request)
+
+    def _signed(self, body: str, headers: dict) -> bool:
+        secret = getattr(self.app, "_signing_secret", None)
+        if not secret:
+            return True
+        lower = {k.lower(): v for k, v in headers.items()}
+        return SignatureVerifier(secret).is_valid(body, lower.get("x-slack-request-timestamp", ""),
+                                                  lower.get("x-slack-signature", ""))
 
 
 def asgi_app(app: App, path: str = "/slack/events") -> ThreadedSlackRequestHandler:
