@@ -12,7 +12,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 
-from bot import answers, capture, channels, faq, jobs, privacy, review, slash
+from bot import answers, capture, channels, faq, jobs, privacy, review, slash, validation
 from bot.context import BotContext
 from threadtune.settings import Settings
 
@@ -60,6 +60,7 @@ def build_app(settings: Settings, *, client: WebClient | None = None,
         raise_error_for_unhandled_request=False,
     )
     ctx = BotContext(settings)
+    validation.register(app)
     slash.register(app, ctx, subcommands())
     for module in MODULES:
         module.register(app, ctx)

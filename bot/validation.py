@@ -1,0 +1,74 @@
+"""Payload validation for every request, signed (HTTP) or not (Socket Mode).
+
+Socket Mode needs no signature, so shape is all we can check: a payload that is not what Slack
+sends is acknowledged (so that Slack does not redeliver it) and dropped before any listener runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Largest text field we accept in one payload (Slack caps messages at 40k characters; edits of
+#: long pastes and exports can carry more, so leave room).
+MAX_TEXT = 200_000
+_ID_FIELDS = ("team_id", "api_app_id", "event_id")
+
+
+def problems(body: Any) -> list[str]:
+    """What is wrong with a request body; empty when it has the shape Slack sends."""
+    if not isinstance(body, dict):
+        return ["body is not an object"]
+    found: list[str] = []
+    kind = body.get("type")
+    if "command" in body:
+        for key in ("command", "user_id", "team_id"):
+            if not isinstance(body.get(key), str) or not body.get(key):
+                found.append(f"slash command without {key}")
+        if not isinstance(body.get("text", ""), str):
+            found.append("slash command text is not a string")
+        return found
+    if kind is not None and not isinstance(kind, str):
+        return ["type is not a string"]
+    for key in _ID_FIELDS:
+        if key in body and not isinstance(body[key], str):
+            found.append(f"{key} is not a string")
+    if kind == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, dict):
+            return found + ["event_callback without an event object"]
+        if not isinstance(event.get("type"), str):
+            found.append("event without a type")
+        for key in ("channel", "user", "ts", "thread_ts", "subtype"):
+            if key in event and event[key] is not None and not isinstance(event[key], str):
+                found.append(f"event.{key} is not a string")
+        text = event.get("text")
+        if text is not None and (not isinstance(text, str) or len(text) > MAX_TEXT):
+            found.append("event.text is not a string of at most 200k characters")
+        for key in ("message", "previous_message", "item"):
+            if key in event and event[key] is not None and not isinstance(event[key], dict):
+                found.append(f"event.{key} is not an object")
+    elif kind in ("block_actions", "view_submission", "view_closed", "shortcut", "message_action"):
+        user = body.get("user")
+        if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+            found.append(f"{kind} without user.id")
+        if kind == "block_actions" and not isinstance(body.get("actions"), list):
+            found.append("block_actions without actions")
+        if kind.startswith("view_") and not isinstance(body.get("view"), dict):
+            found.append(f"{kind} without a view")
+    return found
+
+
+def register(app) -> None:  # noqa: ANN001
+    """Add the validating middleware first, before capture and every listener."""
+
+    @app.middleware
+    def validate_payload(body, ack, next):  # noqa: ANN001, A002 (bolt injects by name)
+        found = problems(body)
+        if found:
+            log.warning("dropped a malformed payload: %s", "; ".join(found))
+            ack()
+            return None
+        return next()
