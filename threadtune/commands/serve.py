@@ -1,9 +1,150 @@
-"""CLI commands for the serve part (filled in by its issue)."""
+"""CLI: serve (the live model on an OpenAI-compatible server) and ask (a question from the terminal).
+
+The wiring between the store and serving/ lives here: serving/ never reads the store, so these
+commands read the live model from the ``models`` table and pass paths and names in.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from threadtune.settings import Settings
+from threadtune.shell import console, err_console, open_db, settings, user_errors
+
+#: Seconds between checks of the store for a promotion or rollback.
+WATCH_INTERVAL_S = 5.0
+
+
+def live_for(s: Settings, db) -> object:  # noqa: ANN001 (a serving.backend.LiveModel)
+    """The live model of ``s.team_id`` as serving/ wants it: the resolved base folder + adapter."""
+    from bot.answer_prompt import live_model
+    from serving.backend import LiveModel
+    from serving.models import resolve
+
+    row = live_model(db, s.team_id)
+    base = resolve(row.base_model or s.base_model, s.models_dir).path
+    adapter = Path(row.adapter_path) if row.adapter_path else None
+    if adapter is not None and not adapter.is_dir():
+        from serving.errors import ModelNotFound
+
+        raise ModelNotFound(f"{adapter}: the adapter of live model {row.name} is missing; roll back "
+                            "with `threadtune models rollback` or retrain")
+    return LiveModel(row.name, base, adapter)
+
+
+def default_url(s: Settings) -> str:
+    """Where answers come from: THREADTUNE_SERVING_URL, or `threadtune serve` on loopback."""
+    return s.serving_url or f"http://127.0.0.1:{s.serving_port}/v1"
+
+
+@contextmanager
+def live_server(s: Settings, db, *, port: int = 0) -> Iterator[tuple[str, str]]:  # noqa: ANN001
+    """``(base_url, model)`` of a server answering with the live model, for curate, eval and the demo.
+
+    Uses the server at :func:`default_url` when one answers there; otherwise starts the embedded
+    server on ``port`` (0: a free one) for the duration of the ``with`` block.
+    """
+    from bot.answer_prompt import live_model
+    from serving.backend import make_backend
+    from serving.client import health
+    from serving.embedded import served_name
+
+    url = default_url(s)
+    if health(url):
+        yield url, served_name(live_model(db, s.team_id).name)
+        return
+    live = live_for(s, db)
+
+    backend = make_backend("embedded", live, port=port, merged_dir=s.models_dir / "merged")
+    backend.start()
+    try:
+        yield backend.base_url, backend.model
+    finally:
+        backend.stop()
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add serve and ask to ``app``."""
+
+    @app.command()
+    @user_errors
+    def serve(
+        backend: Optional[str] = typer.Option(
+            None, "--backend", "-b", help="embedded, vllm or auto (default: THREADTUNE_SERVING_BACKEND).",
+            show_default=False),
+        port: Optional[int] = typer.Option(
+            None, "--port", help="Loopback port (default: THREADTUNE_SERVING_PORT).", show_default=False),
+        url: Optional[str] = typer.Option(
+            None, "--url", help="Attach to a running vLLM at this base URL instead of starting one.",
+            show_default=False),
+        once: bool = typer.Option(False, "--once", help="Start, check, print the URL and stop (a smoke test)."),
+    ) -> None:
+        """Serve the live model (base + adapter) on an OpenAI-compatible API; reload on promote/rollback."""
+        from serving.backend import make_backend, pick_backend
+
+        s = settings()
+        db = open_db(s)
+        choice = pick_backend(backend or s.serving_backend)
+        live = live_for(s, db)
+        server = make_backend(choice, live, port=s.serving_port if port is None else port, serving_url=url or s.serving_url,
+                              merged_dir=s.models_dir / "merged")
+        with console.status(f"starting {choice} server for {live.name or 'the base model'}…"):
+            server.start()
+        try:
+            model = server.serve_model(live.name, live.base_path, live.adapter_path)
+            console.print(f"serving [bold]{model}[/] at {server.base_url} ({choice}); Ctrl-C stops")
+            if once:
+                return
+            current = (live.name, live.adapter_path)
+            while True:
+                time.sleep(WATCH_INTERVAL_S)
+                live = live_for(s, db)
+                if (live.name, live.adapter_path) != current:
+                    console.print(f"live model changed to {live.name or 'base'}: reloading")
+                    model = server.serve_model(live.name, live.base_path, live.adapter_path)
+                    current = (live.name, live.adapter_path)
+                    console.print(f"serving [bold]{model}[/] at {server.base_url}")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+
+    @app.command()
+    @user_errors
+    def ask(
+        question: str = typer.Argument(..., help="The question, in quotes."),
+        retrieval: Optional[bool] = typer.Option(
+            None, "--retrieval/--no-retrieval", help="Use approved pairs (default: THREADTUNE_RETRIEVAL).",
+            show_default=False),
+        max_tokens: Optional[int] = typer.Option(
+            None, "--max-tokens", help="Most tokens to write (default: THREADTUNE_ANSWER_MAX_TOKENS).",
+            show_default=False),
+    ) -> None:
+        """Ask the live model from the terminal, with the same retrieval and citations as the bot."""
+        from bot.answer_prompt import live_model, prepare
+        from serving.client import ModelClient
+
+        s = settings()
+        db = open_db(s)
+        if not question.strip():
+            raise typer.BadParameter("give a question, e.g. threadtune ask \"how do I reset my password?\"")
+        prep = prepare(db, s.team_id, question.strip(), default_system_prompt=s.system_prompt,
+                       retrieval=s.retrieval if retrieval is None else retrieval)
+        version = live_model(db, s.team_id).version
+        with live_server(s, db) as (base_url, model):
+            client = ModelClient(base_url, model, timeout=s.answer_timeout_s)
+            if prep.verified:
+                console.print("[green]✔ verified answer[/] — matches a question the team approved")
+            for delta in client.stream(prep.messages, max_tokens=max_tokens or s.answer_max_tokens):
+                console.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
+            console.print()
+        for src in prep.sources:
+            where = src["permalink"] or src.get("document") or f"approved pair #{src['candidate_id']}"
+            console.print(f"Based on: {where}", markup=False, highlight=False)
+        err_console.print(f"threadtune · model {version}", style="dim")

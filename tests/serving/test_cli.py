@@ -1,0 +1,80 @@
+"""`threadtune ask` and `threadtune serve` from the command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.foundation.test_cli import run_cli
+from tests.serving.conftest import approve_pair
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    data = tmp_path / "data"
+    out = run_cli("init", "--skip-model", data_dir=data)
+    assert out.returncode == 0, out.stderr
+    return data
+
+
+def test_ask_prints_the_answer_citation_badge_and_model(data_dir, fake_llm):
+    from curation.store import connect
+
+    db = connect(data_dir / "threadtune.db")
+    approve_pair(db, "How do I reset my password?", "Use the Forgot password link.", team_id="T0LOCAL")
+    db.close()
+    fake_llm.reply = "Use the Forgot password link."
+    out = run_cli("ask", "How do I reset my password?", data_dir=data_dir,
+                  env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
+    assert out.returncode == 0, out.stderr
+    assert "verified answer" in out.stdout
+    assert "Use the Forgot password link." in out.stdout
+    assert "Based on: https://fake.slack.com/archives/C0SUPPORT/p1700000000000100" in out.stdout
+    assert "model base" in out.stderr
+    system = fake_llm.chat_requests()[0]["messages"][0]["content"]
+    assert "Approved answers" in system
+
+
+def test_ask_without_retrieval_sends_no_pairs(data_dir, fake_llm):
+    out = run_cli("ask", "--no-retrieval", "anything?", data_dir=data_dir,
+                  env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
+    assert out.returncode == 0, out.stderr
+    assert "Approved answers" not in fake_llm.chat_requests()[0]["messages"][0]["content"]
+
+
+def test_serve_with_a_missing_adapter_is_a_one_line_error(data_dir, embedded_model_dir):
+    from curation.store import connect
+
+    db = connect(data_dir / "threadtune.db")
+    db["models"].insert({"team_id": "T0LOCAL", "version": 1, "name": "v1", "base_model": str(embedded_model_dir),
+                         "adapter_path": str(data_dir / "gone"), "status": "live"})
+    db.close()
+    out = run_cli("serve", "--once", "--backend", "embedded", data_dir=data_dir)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "adapter of live model v1 is missing" in out.stderr and "rollback" in out.stderr
+
+
+def test_serve_attach_hot_loads_the_live_adapter(data_dir, fake_llm, embedded_model_dir, tmp_path):
+    import json
+
+    from curation.store import connect
+
+    adapter = tmp_path / "v1"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"r": 8}))
+    db = connect(data_dir / "threadtune.db")
+    db["models"].insert({"team_id": "T0LOCAL", "version": 1, "name": "v1", "base_model": str(embedded_model_dir),
+                         "adapter_path": str(adapter), "status": "live"})
+    db.close()
+    out = run_cli("serve", "--once", "--url", fake_llm.base_url, data_dir=data_dir)
+    assert out.returncode == 0, out.stderr
+    assert "serving threadtune/v1" in out.stdout
+    assert ("POST", "/v1/load_lora_adapter", {"lora_name": "threadtune/v1", "lora_path": str(adapter)}) \
+        in fake_llm.requests
+
+
+@pytest.mark.slow
+def test_serve_once_starts_the_embedded_server(data_dir, embedded_model_dir):
+    out = run_cli("serve", "--backend", "embedded", "--once", "--port", "0", data_dir=data_dir,
+                  env={"THREADTUNE_BASE_MODEL": str(embedded_model_dir)})
+    assert out.returncode == 0, out.stderr
+    assert "serving threadtune/base at http://127.0.0.1:" in out.stdout
