@@ -26,8 +26,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from curation.errors import ImportFormatError
-from curation.ingest import (apply_delete, message_row, skip_reason, upsert_channels, upsert_rows,
-                             upsert_users)
+from curation.ingest import (apply_delete, deferred_fts, message_row, skip_reason, upsert_channels,
+                             upsert_rows, upsert_users)
 from curation.store import now, transaction
 
 DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
@@ -232,36 +232,10 @@ def _import(db: Database, archive: _Archive, team_id: str, *, keep_dms: bool,
         before = db.execute("select count(*) from messages where team_id = ?", [team_id]).fetchone()[0]
         summary.channels = upsert_channels(db, team_id, folders.values())
         summary.users = upsert_users(db, team_id, users)
-        batch: list[tuple] = []
-        threads: set[tuple[str, str]] = set()
-        deletions: list[tuple[str, str]] = []
-        for i, (folder, name) in enumerate(days, 1):
-            channel = folders[folder]
-            messages = _load_json(archive, name, list)
-            summary.files += 1
-            if channel["is_im"] and not keep_dms:
-                summary.skipped["direct message (THREADTUNE_KEEP_DMS is off)"] += len(messages)
-                continue
-            for msg in messages:
-                reason = skip_reason(msg)
-                if reason:
-                    summary.skipped[reason] += 1
-                    continue
-                if msg.get("subtype") == "tombstone":
-                    deletions.append((channel["id"], str(msg["ts"])))
-                batch.append(message_row(team_id, channel["id"], msg, "import",
-                                         answered_reaction=answered_reaction, at=at))
-                thread_ts = msg.get("thread_ts")
-                if thread_ts and str(thread_ts) != str(msg["ts"]):
-                    threads.add((channel["id"], str(thread_ts)))
-            if len(batch) >= _BATCH:
-                summary.messages += len(batch)
-                upsert_rows(db, batch)
-                batch = []
-            if progress:
-                progress(i, len(days), name)
-        summary.messages += len(batch)
-        upsert_rows(db, batch)
+        with deferred_fts(db):
+            threads, deletions = _read_days(db, archive, days, folders, team_id, summary,
+                                            keep_dms=keep_dms, answered_reaction=answered_reaction,
+                                            at=at, progress=progress)
         # A tombstone is a parent deleted after it got replies: its replies stay, its text goes.
         for channel_id, ts in deletions:
             apply_delete(db, team_id, channel_id, ts, reason="deleted before the export was taken")
@@ -270,3 +244,41 @@ def _import(db: Database, archive: _Archive, team_id: str, *, keep_dms: bool,
         after = db.execute("select count(*) from messages where team_id = ?", [team_id]).fetchone()[0]
         summary.new_messages = after - before
     return summary
+
+
+def _read_days(db: Database, archive: _Archive, days: list[tuple[str, str]],
+               folders: dict[str, dict[str, Any]], team_id: str, summary: ImportSummary, *,
+               keep_dms: bool, answered_reaction: str, at: str, progress: Progress | None,
+               ) -> tuple[set[tuple[str, str]], list[tuple[str, str]]]:
+    """Read every day file and upsert its messages; returns (threads seen, tombstones)."""
+    batch: list[tuple] = []
+    threads: set[tuple[str, str]] = set()
+    deletions: list[tuple[str, str]] = []
+    for i, (folder, name) in enumerate(days, 1):
+        channel = folders[folder]
+        messages = _load_json(archive, name, list)
+        summary.files += 1
+        if channel["is_im"] and not keep_dms:
+            summary.skipped["direct message (THREADTUNE_KEEP_DMS is off)"] += len(messages)
+            continue
+        for msg in messages:
+            reason = skip_reason(msg)
+            if reason:
+                summary.skipped[reason] += 1
+                continue
+            if msg.get("subtype") == "tombstone":
+                deletions.append((channel["id"], str(msg["ts"])))
+            batch.append(message_row(team_id, channel["id"], msg, "import",
+                                     answered_reaction=answered_reaction, at=at))
+            thread_ts = msg.get("thread_ts")
+            if thread_ts and str(thread_ts) != str(msg["ts"]):
+                threads.add((channel["id"], str(thread_ts)))
+        if len(batch) >= _BATCH:
+            summary.messages += len(batch)
+            upsert_rows(db, batch)
+            batch = []
+        if progress:
+            progress(i, len(days), name)
+    summary.messages += len(batch)
+    upsert_rows(db, batch)
+    return threads, deletions

@@ -215,3 +215,34 @@ def test_real_julia_export_imports_fast_and_idempotently(db, shared_data):
     assert import_export(db, export, T).new_messages == 0
     hits = db.execute("select count(*) from messages_fts where messages_fts match 'DataFrame'").fetchone()[0]
     assert hits > 10
+
+
+def fts_count(db, word: str) -> int:
+    return db.execute("select count(*) from messages_fts where messages_fts match ?", [word]).fetchone()[0]
+
+
+def test_search_index_stays_exact_across_imports_edits_and_failures(db, tmp_path):
+    from curation.ingest import upsert_message
+
+    export = make_export(tmp_path / "export")
+    upsert_message(db, T, "C1", {"ts": "1600000002.000100", "user": "U1", "text": "oldword"}, "event")
+    import_export(db, export, T)
+    assert fts_count(db, "portal") == 1 and fts_count(db, "oldword") == 0  # edited by the export
+    # a later export: an edit and a tombstone for an existing parent
+    day = json.loads((export / "help" / "2020-09-13.json").read_text())
+    day[1].update(text="Use the gateway.", edited={"ts": "1600000009.000000"})
+    day[0] = {"type": "message", "subtype": "tombstone", "ts": day[0]["ts"], "text": "This message was deleted.",
+              "thread_ts": day[0]["ts"], "reply_count": 2, "hidden": True}
+    (export / "help" / "2020-09-13.json").write_text(json.dumps(day))
+    summary = import_export(db, export, T)
+    assert summary.deleted == 1
+    assert fts_count(db, "portal") == 0 and fts_count(db, "gateway") == 1 and fts_count(db, "VPN") == 0
+    # a failed import leaves the per-row triggers in place: a live message is still indexed
+    (export / "random" / "2020-09-14.json").write_text("[")
+    with pytest.raises(ImportFormatError):
+        import_export(db, export, T)
+    upsert_message(db, T, "C1", {"ts": "1700000000.000100", "user": "U1", "text": "freshword"}, "event")
+    assert fts_count(db, "freshword") == 1
+    triggers = {r[0] for r in db.execute("select name from sqlite_master where type = 'trigger'")}
+    assert {"messages_ai", "messages_ad", "messages_au"} <= triggers
+    db.execute("insert into messages_fts (messages_fts) values ('integrity-check')")

@@ -1,0 +1,153 @@
+"""Export import throughput against plain ``sqlite3.executemany``, side by side in one run.
+
+Generates a synthetic Slack export (channels.json, users.json, <channel>/<day>.json; threads,
+reactions, edits and some noise), imports it with ``threadtune import``'s code path (reading and
+parsing the JSON included), then inserts the same rows with plain ``sqlite3.executemany`` in one
+transaction into a fresh store with the same schema, FTS triggers included. A third figure inserts
+them into the same schema with the FTS triggers dropped, to show what full-text search costs.
+
+    python bench/ingest.py --messages 200000
+
+Last line: ``{"bench": "ingest", "messages_per_s": …, "raw_sqlite_messages_per_s": …, "ratio": …}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from curation.ingest import _COLUMNS, message_row, skip_reason  # noqa: E402
+from curation.slack_export import import_export  # noqa: E402
+from curation.store import connect  # noqa: E402
+
+WORDS = ("how do I reset the vpn token after the password change error when connecting from home "
+         "office laptop docker build cache fails with permission denied try clearing the cache and "
+         "restarting the daemon thanks that worked julia dataframe plot makie gpu kernel").split()
+
+
+def generate(root: Path, n_messages: int, seed: int = 7) -> list[tuple[str, dict]]:
+    """Write the export under ``root``; returns ``(channel_id, message)`` for every message."""
+    rng = random.Random(seed)
+    channels = [{"id": f"C{i:05d}", "name": f"support-{i}"} for i in range(20)]
+    users = [{"id": f"U{i:05d}", "name": f"user{i}", "real_name": f"User {i}",
+              "profile": {"display_name": f"user{i}"}} for i in range(300)]
+    root.mkdir(parents=True)
+    (root / "channels.json").write_text(json.dumps(channels))
+    (root / "users.json").write_text(json.dumps(users))
+    out: list[tuple[str, dict]] = []
+    per_channel = n_messages // len(channels)
+    for ch in channels:
+        folder = root / ch["name"]
+        folder.mkdir()
+        t = 1_600_000_000.0
+        day: list[dict] = []
+        day_no = 0
+        made = 0
+        while made < per_channel:
+            t += rng.uniform(30, 600)
+            parent = {"type": "message", "user": rng.choice(users)["id"], "ts": f"{t:.6f}",
+                      "text": " ".join(rng.choices(WORDS, k=rng.randint(5, 40))) + "?"}
+            n_replies = min(rng.choice((0, 0, 1, 2, 3, 5, 8)), per_channel - made - 1)
+            msgs = [parent]
+            if n_replies > 0:
+                parent.update(thread_ts=parent["ts"], reply_count=n_replies)
+                for _ in range(n_replies):
+                    t += rng.uniform(5, 120)
+                    reply = {"type": "message", "user": rng.choice(users)["id"], "ts": f"{t:.6f}",
+                             "thread_ts": parent["ts"],
+                             "text": " ".join(rng.choices(WORDS, k=rng.randint(3, 60)))}
+                    if rng.random() < 0.1:
+                        reply["reactions"] = [{"name": "white_check_mark", "users": [parent["user"]],
+                                               "count": 1}]
+                    if rng.random() < 0.05:
+                        reply["edited"] = {"user": reply["user"], "ts": f"{t + 30:.6f}"}
+                    msgs.append(reply)
+            if rng.random() < 0.02:
+                msgs.append({"type": "message", "subtype": "channel_join", "user": parent["user"],
+                             "ts": f"{t + 1:.6f}", "text": "joined"})
+            day += msgs
+            made += len(msgs)
+            if len(day) >= 400:
+                (folder / f"{2020 + day_no // 365}-{(day_no // 28) % 12 + 1:02d}-{day_no % 28 + 1:02d}.json"
+                 ).write_text(json.dumps(day))
+                day_no += 1
+                day = []
+        if day:
+            (folder / f"2030-01-{day_no % 28 + 1:02d}.json").write_text(json.dumps(day))
+        out += [(ch["id"], m) for m in sorted(
+            (m for f in folder.iterdir() for m in json.loads(f.read_text())), key=lambda m: m["ts"])]
+    return out
+
+
+def raw_insert(db_path: Path, rows: list[tuple], *, fts: bool) -> float:
+    """Seconds to insert ``rows`` with plain executemany in one transaction."""
+    connect(db_path).close()  # the store's schema: same indexes, FTS triggers included
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    if not fts:
+        for (name,) in conn.execute("select name from sqlite_master where type = 'trigger' and "
+                                    "tbl_name = 'messages'").fetchall():
+            conn.execute(f"drop trigger {name}")
+    sql = f"insert into messages ({', '.join(_COLUMNS)}) values ({', '.join('?' for _ in _COLUMNS)})"
+    start = time.perf_counter()
+    with conn:
+        conn.executemany(sql, rows)
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        messages = generate(tmp_path / "export", args.messages)
+        rows = [message_row("T0BENCH", ch, m, "import") for ch, m in messages if not skip_reason(m)]
+        n = len(rows)
+
+        db = connect(tmp_path / "threadtune.db")
+        start = time.perf_counter()
+        summary = import_export(db, tmp_path / "export", "T0BENCH")
+        ours = time.perf_counter() - start
+        stored = db.execute("select count(*) from messages").fetchone()[0]
+        indexed = db.execute("select count(*) from messages_fts_docsize").fetchone()[0]
+        start = time.perf_counter()
+        import_export(db, tmp_path / "export", "T0BENCH")
+        rerun = time.perf_counter() - start
+        db.close()
+        assert stored == n == summary.messages, (stored, n, summary.messages)
+        assert indexed == n, f"FTS holds {indexed} of {n} rows"
+
+        raw = raw_insert(tmp_path / "raw.db", rows, fts=True)
+        bare = raw_insert(tmp_path / "bare.db", rows, fts=False)
+
+    result = {
+        "bench": "ingest",
+        "messages": n,
+        "messages_per_s": round(n / ours),
+        "raw_sqlite_messages_per_s": round(n / raw),
+        "ratio": round(raw / ours, 3),
+        "raw_sqlite_no_fts_messages_per_s": round(n / bare),
+        "ratio_vs_no_fts": round(bare / ours, 3),
+        "rerun_s": round(rerun, 2),
+        "import_s": round(ours, 2),
+    }
+    print(f"threadtune import: {n} messages in {ours:.2f}s ({n / ours:,.0f}/s, JSON parsing included); "
+          f"plain executemany, same schema with FTS: {raw:.2f}s ({n / raw:,.0f}/s); "
+          f"without FTS: {bare:.2f}s; idempotent rerun: {rerun:.2f}s")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
