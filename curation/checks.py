@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 QUESTION_CHARS = (10, 400)
-ANSWER_CHARS = (10, 4000)
+#: 3000 is also the most a Slack modal input holds, so every answer can be edited in Slack.
+ANSWER_CHARS = (10, 3000)
 
 
 @dataclass(frozen=True)
