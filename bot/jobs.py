@@ -28,7 +28,7 @@ def _admin(ctx: BotContext, req: SlashRequest, client: WebClient, respond: Calla
            action: str) -> bool:
     if has_role(ctx.settings, req.user_id, "admin", client):
         return True
-    respond(refusal(ctx.settings, "admin", action))
+    respond(text=refusal(ctx.settings, "admin", action), response_type="ephemeral")
     return False
 
 

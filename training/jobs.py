@@ -200,6 +200,10 @@ def describe(job: dict[str, Any]) -> str:
             text += f" ETA {int(p['eta_s'])}s"
     if job["status"] == "done" and r.get("model"):
         text += f" → model {r['model']}"
+    systems = r.get("systems") or {}
+    if job["status"] == "done" and systems:
+        text += ": token F1 " + ", ".join(
+            f"{name} {m['token_f1']:.3f}" for name, m in systems.items() if m.get("token_f1") is not None)
     if job.get("error"):
         text += f": {job['error']}"
     return text

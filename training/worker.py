@@ -171,6 +171,7 @@ def run_eval(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifie
     report = evaluate_model(
         db, job["team_id"], args.get("model", "latest"), out_dir=ctx.data_dir / "reports",
         dataset=args.get("dataset"), eval_file=Path(args["eval_file"]) if args.get("eval_file") else None,
+        max_new_tokens=int(args.get("max_new_tokens", 128)),
         progress=lambda system, n, total: notifier.progress(job, {"step": n, "total": total, "phase": system}))
     done = jobs.finish(db, job["id"], "done", result={
         "model": report["model"], "split": report["split"], "n": report["n"],

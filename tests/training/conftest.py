@@ -65,3 +65,22 @@ def store_with_dataset(db):
     """The ``db`` fixture holding dataset v1: 10 train and 2 eval pairs plus one variant."""
     add_dataset(db, toy_pairs(12), variants=[("restart svc 11 how?", toy_pairs(12)[11][1])])
     return db
+
+
+@pytest.fixture
+def trained(tmp_path, tiny_model, store_with_dataset):
+    """The dataset store plus v1: a 1-step adapter on the tiny model, registered like the worker does."""
+    from training.config import resolve_config
+    from training.data import load_dataset_messages, write_jsonl
+    from training.sft import RunSpec, train
+
+    rows, _ = load_dataset_messages(store_with_dataset, TEAM, "v1")
+    write_jsonl(rows, tmp_path / "train.jsonl")
+    config = resolve_config("cpu-small", len(rows), {"max_steps": 1, "max_length": 128})
+    result = train(RunSpec(config, str(tiny_model), str(tmp_path / "train.jsonl"), str(tmp_path / "run"), {}))
+    from training import registry
+
+    dataset_id = store_with_dataset.execute("select id from datasets").fetchone()[0]
+    registry.register_model(store_with_dataset, TEAM, base_model=str(tiny_model),
+                            adapter_path=result["adapter_path"], dataset_id=dataset_id)
+    return store_with_dataset

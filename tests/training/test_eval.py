@@ -1,0 +1,81 @@
+"""Evaluation: four systems on the eval split or an eval file; Markdown, JSON and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curation.retrieval import fts_query, top_pairs
+from tests.training.conftest import TEAM, add_dataset, toy_pairs
+from training import registry
+from training.errors import DatasetError
+from training.evaluate import SYSTEMS, EvalItem, bar_chart, build_messages, markdown_table, read_eval_file, score
+
+
+@pytest.mark.slow
+def test_the_eval_report_has_all_four_systems_and_its_files(tmp_path, trained):
+    from training.pipeline import evaluate_model
+
+    report = evaluate_model(trained, TEAM, "latest", out_dir=tmp_path / "reports", max_new_tokens=6, batch_size=4)
+    assert list(report["systems"]) == list(SYSTEMS)
+    for metrics in report["systems"].values():
+        assert set(metrics) == {"token_f1", "rouge_l", "fact_recall", "latency_s"}
+        assert 0 <= metrics["token_f1"] <= 1 and metrics["latency_s"] > 0
+    assert report["n"] == 3 and report["model"] == "v1" and report["split"].startswith("dataset:")
+    saved = json.loads(Path(report["files"]["json"]).read_text())
+    assert saved["systems"] == report["systems"]
+    assert Path(report["files"]["chart"]).read_bytes()[:4] == b"\x89PNG"
+    assert "| tuned+retrieval |" in Path(report["files"]["markdown"]).read_text()
+    stored = registry.get_model(trained, TEAM, "v1")["metrics"]["evals"][report["split"]]
+    assert stored["systems"] == report["systems"]
+
+
+@pytest.mark.slow
+def test_an_eval_file_is_scored_under_its_own_split(tmp_path, trained):
+    from training.pipeline import evaluate_model
+
+    path = tmp_path / "held-out.jsonl"
+    path.write_text('{"question": "How to restart service 3?", "answer": "Run `svc restart 3`."}\n')
+    report = evaluate_model(trained, TEAM, "v1", out_dir=tmp_path, eval_file=path, max_new_tokens=4)
+    assert report["split"].startswith("file:") and report["n"] == 1 and len(report["systems"]) == 4
+
+
+def test_bad_eval_file_lines_are_reported_by_number(tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_text('{"question": "q", "answer": "a"}\nnot json\n{"question": "q"}\n')
+    with pytest.raises(DatasetError, match="lines 2, 3"):
+        read_eval_file(path)
+    with pytest.raises(DatasetError, match="not found"):
+        read_eval_file(tmp_path / "missing.jsonl")
+
+
+def test_retrieval_finds_approved_pairs_of_the_same_team_only(db):
+    add_dataset(db, toy_pairs(5))
+    add_dataset(db, [("How do I restart service number 3 quickly?", "other team")], n_eval=0,
+                team_id="T0OTHER", version=2, name="v1")
+    db.execute("update candidates set status = 'rejected' where question like '%number 4?'")
+    db.conn.commit()
+    hits = top_pairs(db, TEAM, "restart service 3", k=3)
+    assert hits[0]["question"] == "How do I restart service number 3?"
+    assert len(hits) == 3 and all("number 4?" not in h["question"] for h in hits)
+    assert all(h["answer"] != "other team" for h in hits)
+    assert top_pairs(db, TEAM, '"AND OR NEAR(', k=3) == []  # FTS5 syntax in a question is just words
+    assert fts_query("what is it?") and fts_query("") == ""
+
+
+def test_the_retrieval_prompt_puts_pairs_into_the_system_message():
+    chat = build_messages("How?", "Be brief.", [{"question": "Q1", "answer": "A1"}])
+    assert chat[0]["role"] == "system" and "Be brief." in chat[0]["content"] and "Q: Q1\nA: A1" in chat[0]["content"]
+    assert build_messages("How?", None, []) == [{"role": "user", "content": "How?"}]
+
+
+def test_scores_table_and_chart_from_answers(tmp_path):
+    items = [EvalItem("q1", "Use port 5432."), EvalItem("q2", "Restart it.")]
+    metrics = score([("Use port 5432.", 0.2), ("no idea", 0.4)], items)
+    assert metrics["token_f1"] == pytest.approx(0.5) and metrics["latency_s"] == pytest.approx(0.3)
+    report = {"systems": {s: metrics for s in SYSTEMS}, "n": 2, "split": "file:x"}
+    table = markdown_table(report)
+    assert table.count("\n") == 5 and "| base+retrieval | 0.500 |" in table
+    assert bar_chart(report, tmp_path / "c.png").stat().st_size > 1000
