@@ -1,0 +1,88 @@
+"""`threadtune train|jobs|models|eval` in-process through typer's runner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.training.conftest import TEAM, add_dataset, toy_pairs
+from threadtune.cli import app
+from threadtune.shell import set_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli(settings, db, tmp_path):
+    """Run the CLI against the test store; the base model is a stand-in folder (queueing only)."""
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    (base / "model.safetensors").write_bytes(b"")
+    set_settings(settings.model_copy(update={"team_id": TEAM, "base_model": str(base)}))
+
+    def run(*args: str):
+        return runner.invoke(app, list(args))
+
+    yield run
+    set_settings(None)
+
+
+def test_train_queues_a_job_that_jobs_lists_cancels_and_resumes(cli, db):
+    add_dataset(db, toy_pairs(6))
+    out = cli("train", "--dataset", "v1", "--set", "epochs=2")
+    assert out.exit_code == 0, out.output
+    assert "queued job 1: cpu-small on dataset v1 (4 train rows, 2 epochs" in out.output
+    assert "#1 train queued" in cli("jobs", "list").output
+    assert "#1 train cancelled" in cli("jobs", "cancel", "1").output
+    assert "#1 train queued" in cli("jobs", "resume", "1").output
+    shown = json.loads(cli("jobs", "show", "1").output)
+    assert shown["args"]["overrides"] == {"epochs": 2} and shown["args"]["resume"] is True
+
+
+def test_bad_train_input_is_one_line_with_exit_code_2(cli, db):
+    out = cli("train", "--dataset", "v4", "--preset", "tpu-giant")
+    assert out.exit_code == 2
+    assert "dataset 'v4' not found" in out.output and "preset 'tpu-giant' is unknown" in out.output
+    assert "Traceback" not in out.output
+    out = cli("train", "--set", "lora_rank=4")
+    assert out.exit_code == 2 and "'lora_rank' is not a config field" in out.output
+    assert db["jobs"].count == 0
+
+
+def test_help_config_lists_every_field(cli):
+    out = cli("train", "--help-config")
+    assert out.exit_code == 0 and "lora_r:" in out.output and "packing:" in out.output
+
+
+def test_models_promote_is_gated_and_rollback_restores(cli, db):
+    from tests.training.test_registry import _model
+
+    assert "no models yet" in cli("models", "list").output
+    _model(db, None)
+    out = cli("models", "promote", "v1")
+    assert out.exit_code == 2 and "no eval results" in out.output
+    assert "v1 is live" in cli("models", "promote", "v1", "--force").output
+    assert "live" in cli("models", "list").output
+    listed = json.loads(cli("models", "list", "--json").output)
+    assert listed[0]["name"] == "v1" and listed[0]["status"] == "live"
+    assert "the base model" in cli("models", "rollback").output
+    assert cli("models", "rollback").exit_code == 2
+
+
+def test_eval_of_an_unknown_model_is_a_one_line_error(cli, db):
+    out = cli("eval", "v3")
+    assert out.exit_code == 2 and "model 'v3' not found" in out.output
+
+
+@pytest.mark.slow
+def test_eval_json_has_the_documented_schema(cli, trained, settings, tmp_path):
+    out = cli("eval", "latest", "--json", "--max-new-tokens", "4", "--out", str(tmp_path / "r"))
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert set(report["systems"]) == {"base", "base+retrieval", "tuned", "tuned+retrieval"}
+    for metrics in report["systems"].values():
+        assert {"token_f1", "rouge_l", "fact_recall", "latency_s"} <= set(metrics)
+    assert report["model"] == "v1" and (tmp_path / "r").is_dir()
