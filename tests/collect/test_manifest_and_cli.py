@@ -77,15 +77,20 @@ def test_threadtune_bot_serves_http_quickly_without_torch(tmp_path, fake_slack):
                 time.sleep(0.02)
         started = time.monotonic() - start
         assert proc.poll() is None, proc.stderr.read().decode()
-        maps = Path(f"/proc/{proc.pid}/maps")
-        if maps.exists():  # torch's native library is mapped as soon as torch is imported
-            assert "libtorch" not in maps.read_text()
+        cpu_s = None
+        proc_dir = Path(f"/proc/{proc.pid}")
+        if proc_dir.exists():  # torch's native library is mapped as soon as torch is imported
+            assert "libtorch" not in (proc_dir / "maps").read_text()
+            fields = (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()
+            cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    # The budget is 2 s on an idle machine; CI shares two cores, so allow headroom here and
-    # measure the real figure in bench/events.py.
-    assert started < 6, f"bot took {started:.2f}s to listen"
+    # The budget is 2 s. CI shares two cores with other jobs, so wall time is noisy: assert the
+    # CPU time the process spent to get listening, and only a loose bound on wall time.
+    print(f"bot listening after {started:.2f}s wall, {cpu_s}s CPU")
+    assert cpu_s is None or cpu_s < 2.0, f"bot spent {cpu_s:.2f}s of CPU to start"
+    assert started < 20, f"bot took {started:.2f}s to listen"
 
 
 def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
