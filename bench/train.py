@@ -248,10 +248,10 @@ def main() -> None:
     parser.add_argument("--model", help="base model folder (default: the embedded SmolLM2)")
     parser.add_argument("--models-dir", default=str(Path.home() / ".threadtune" / "models"))
     parser.add_argument("--rows", type=int, default=96, help="training rows (CPU mode)")
-    parser.add_argument("--steps", type=int, default=4, help="optimizer steps per mode")
-    parser.add_argument("--batch", type=int, default=8, help="sequences per batch (CPU)")
+    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per mode")
+    parser.add_argument("--batch", type=int, default=4, help="sequences (or packed rows) per batch (CPU)")
     parser.add_argument("--gpu-batch", type=int, default=8)
-    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--max-length", type=int, help="row length in tokens (default 256 on CPU, 2048 --gpu)")
     parser.add_argument("--peak-tflops", type=float, default=H100_BF16_PEAK / 1e12)
     parser.add_argument("--tokenizer", help="tokenizer folder for --gpu (default: SmolLM2's)")
     parser.add_argument("--pairs", type=int, default=60)
@@ -260,6 +260,8 @@ def main() -> None:
     parser.add_argument("--eval-batch", type=int, default=10)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     args = parser.parse_args()
+    if args.max_length is None:
+        args.max_length = 2048 if args.gpu else 256
     if args.acceptance:
         result = bench_acceptance(args)
     elif args.gpu:
