@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -67,6 +68,17 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def store_error_message(err: sqlite3.OperationalError) -> str:
+    """A one-line explanation of a SQLite failure; the transaction was rolled back, nothing is lost."""
+    text = str(err)
+    if "full" in text:
+        return (f"the disk holding {settings().data_dir} is full ({text}); nothing was half-written: "
+                "free some space and run the command again")
+    if "locked" in text or "busy" in text:
+        return f"the store is busy ({text}); another process holds it too long: retry in a moment"
+    return f"store error: {text}; nothing was half-written"
+
+
 def user_errors(fn: F) -> F:
     """Turn domain errors into a one-line error with exit code 2."""
 
@@ -76,6 +88,8 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except USER_ERRORS as err:
             fail(str(err))
+        except sqlite3.OperationalError as err:
+            fail(store_error_message(err))
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from threadtune.shell import console
+from threadtune.shell import console, fail, settings, user_errors
 
 
 def register(app: typer.Typer) -> None:
     """Add `demo` to ``app``."""
 
     @app.command()
+    @user_errors
     def demo(
-        fast: bool = typer.Option(False, "--fast", help="Trim the steps (CI)."),
+        fast: bool = typer.Option(False, "--fast", help="Trim the steps (fewer sources, steps and tokens) for CI."),
+        workdir: Path = typer.Option(Path("threadtune-demo"), "--workdir",
+                                     help="Fresh folder for the demo's data (an earlier demo's is wiped)."),
     ) -> None:
         """Run the whole loop offline: import, curate, review, dataset, train, eval, serve, ask."""
-        console.print("demo not built yet")
+        from threadtune.demo import DemoError, DemoOptions, run_demo
+
+        try:
+            run_demo(settings(), DemoOptions(workdir=workdir.resolve(), fast=fast), console)
+        except DemoError as err:
+            fail(str(err))

@@ -1,0 +1,292 @@
+"""The offline demo: the whole loop on the embedded model, with no Slack, no GPU and no network.
+
+import the Acme workspace → add the handbook → curate (deterministic pairs + validated LLM rewrites)
+→ the demo reviewer approves through the CLI's review code → dataset v1 → train cpu-small → evaluate
+base, base+retrieval, tuned, tuned+retrieval on held-out phrasings → promote → serve the tuned model
+with the embedded backend → answer three held-out questions, base vs tuned.
+
+Each step shows a spinner or a progress bar and ends with a one-line result. The parts do the work;
+this module only wires them, in order, against a fresh data dir.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from threadtune.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKSPACE = ROOT / "examples" / "acme-workspace"
+REVIEWER = "demo-reviewer"
+MARKER = ".threadtune-demo"
+
+
+class DemoError(Exception):
+    """The demo cannot run or a step failed; the message says which and why."""
+
+
+@dataclass
+class DemoOptions:
+    """How to run the demo."""
+
+    workdir: Path
+    fast: bool = False
+    workspace: Path = WORKSPACE
+    slack: bool = False
+
+
+@dataclass
+class DemoResult:
+    """What the demo produced, for the summary and for tests."""
+
+    steps: list[tuple[str, str, float]] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+    side_by_side: list[dict[str, str]] = field(default_factory=list)
+    chart: str | None = None
+    model: str | None = None
+    dataset: str | None = None
+
+
+def fresh_workdir(path: Path) -> Path:
+    """Create ``path`` empty; a folder from an earlier demo run (it has the marker) is wiped, any
+    other non-empty folder is refused rather than deleted."""
+    if path.exists() and any(path.iterdir()):
+        if not (path / MARKER).exists():
+            raise DemoError(f"{path} exists and is not a demo folder; pass --workdir to a new or empty folder")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / MARKER).write_text("created by `threadtune demo`; safe to delete\n")
+    return path
+
+
+def demo_settings(base: Settings, workdir: Path) -> Settings:
+    """The demo's own settings: a fresh data dir, the embedded model, no Slack, no remote LLM."""
+    return base.model_copy(update={
+        "data_dir": workdir / "data", "team_id": "T0ACME", "base_model": base.base_model,
+        "llm_base_url": None, "slack_bot_token": None, "slack_app_token": None,
+        "review_quorum": 1, "admin_ids": [REVIEWER], "reviewer_ids": [REVIEWER],
+    })
+
+
+class Steps:
+    """Rich output for the demo: one spinner or bar per step, then a one-line result."""
+
+    def __init__(self, console: Console, result: DemoResult) -> None:
+        self.console = console
+        self.result = result
+        self.n = 0
+
+    @contextmanager
+    def step(self, title: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+        """Run a step; yields ``update(done=None, total=None, text=None)``. The block sets the
+        one-line result by calling ``update(result="...")``."""
+        self.n += 1
+        start = time.perf_counter()
+        outcome: dict[str, str] = {"result": ""}
+        columns = [SpinnerColumn(), TextColumn(f"[bold]{self.n:>2}. {title}[/]"), BarColumn(),
+                   MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
+        with Progress(*columns, console=self.console, transient=True) as bar:
+            task = bar.add_task("", total=total)
+
+            def update(done: int | None = None, total: int | None = None, text: str | None = None,
+                       result: str | None = None) -> None:
+                if total is not None:
+                    bar.update(task, total=total)
+                if done is not None:
+                    bar.update(task, completed=done)
+                if text is not None:
+                    bar.update(task, description=text[:60])
+                if result is not None:
+                    outcome["result"] = result
+
+            try:
+                yield update
+            except Exception as err:
+                raise DemoError(f"step {self.n} ({title}) failed: {err}") from err
+        seconds = time.perf_counter() - start
+        self.console.print(f"[green]✓[/] {self.n:>2}. {title:<28} {outcome['result']}  [dim]({seconds:.0f}s)[/]")
+        self.result.steps.append((title, outcome["result"], seconds))
+
+
+def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) -> DemoResult:
+    """Run the whole loop; returns what it produced. Raises DemoError naming the failed step."""
+    from curation import datasets, review
+    from curation.candidates import list_candidates
+    from curation.curate import run_curate
+    from curation.documents import add_document
+    from curation.slack_export import import_export
+    from curation.store import connect
+    from serving.models import resolve
+    from training import registry
+    from training.notify import SilentNotifier
+    from training.pipeline import evaluate_model, plan_train, queue_train
+    from training.worker import WorkerContext, run_one
+
+    console = console or Console()
+    if not (opts.workspace / "channels.json").is_file():
+        raise DemoError(f"{opts.workspace}: the demo workspace is missing (examples/acme-workspace)")
+    workdir = fresh_workdir(opts.workdir)
+    s = demo_settings(base, workdir)
+    s.data_dir.mkdir(parents=True)
+    result = DemoResult()
+    steps = Steps(console, result)
+    team = s.team_id
+    heldout = opts.workspace / "heldout.jsonl"
+    console.rule("[bold]threadtune demo[/] — the whole loop, offline, on SmolLM2-135M" + (" (fast)" if opts.fast else ""))
+
+    with steps.step("prepare the base model") as update:
+        db = connect(s.db_path)
+        model = resolve(s.base_model, s.models_dir, progress=lambda msg: update(text=msg))
+        update(result=f"{model.name} → {model.path.relative_to(workdir)}")
+
+    with steps.step("import the workspace") as update:
+        summary = import_export(db, opts.workspace, team,
+                                progress=lambda done, total, name: update(done, total, name))
+        db.execute("update channels set watched = 1 where team_id = ?", [team])
+        doc = add_document(db, team, opts.workspace / "handbook.md", actor=REVIEWER)
+        skipped = sum(summary.skipped.values())
+        update(result=f"{summary.channels} channels, {summary.users} users, {summary.messages} messages, "
+                      f"{summary.threads} threads ({skipped} skipped), handbook doc #{doc['id']}")
+
+    with steps.step("curate with the embedded model") as update:
+        report = run_curate(s, db, team_id=team, use_llm=True, limit=10 if opts.fast else None,
+                            concurrency=2, max_tokens=192 if opts.fast else 320,
+                            progress=lambda done, total, label: update(done, total, label))
+        counts = dict(db.execute("select status, count(*) from candidates where team_id = ? group by status",
+                                 [team]).fetchall())
+        update(result=f"{sum(counts.values())} candidates: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+               + f" ({report.llm_errors} LLM errors)")
+
+    with steps.step("review as the demo reviewer") as update:
+        pending = list_candidates(db, team, status="pending")
+        decisions = []
+        for n, cand in enumerate(pending, start=1):
+            review.approve(db, team, cand["id"], REVIEWER, via="cli")
+            decisions.append(("approve", cand))
+            update(n, len(pending), cand["question"])
+        rejected = list_candidates(db, team, status="auto_rejected")
+        update(result=f"approved {len(decisions)}; {len(rejected)} were auto-rejected by the checks")
+    table = Table(title="review decisions (first 8)", show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("decision")
+    table.add_column("question")
+    table.add_column("answer")
+    for action, cand in decisions[:8]:
+        table.add_row(str(cand["id"]), f"[green]{action}[/]", cand["question"][:60], cand["answer"][:60])
+    for cand in rejected[:3]:
+        table.add_row(str(cand["id"]), "[red]auto-reject[/]", cand["question"][:60], (cand.get("reject_reason") or "")[:60])
+    console.print(table)
+
+    with steps.step("create dataset v1") as update:
+        ds = datasets.create_dataset(db, team, created_by=REVIEWER, system_prompt=s.system_prompt)
+        result.dataset = ds["name"]
+        update(result=f"{ds['name']} ({ds['id'][:12]}): {ds['n_train']} train, {ds['n_eval']} eval")
+
+    with steps.step("train cpu-small (LoRA)", total=None) as update:
+        overrides: dict[str, Any] = {"max_steps": 12} if opts.fast else {}
+        plan = plan_train(db, team, dataset=ds["name"], preset="cpu-small", overrides=overrides,
+                          base_model=s.base_model, models_dir=s.models_dir)
+        job_id = queue_train(db, team, plan, created_by=REVIEWER)
+
+        class BarNotifier(SilentNotifier):
+            def progress(self, job: dict[str, Any], progress: dict[str, Any]) -> None:
+                update(progress.get("step"), progress.get("total"),
+                       f"loss {progress.get('loss', float('nan')):.3f}" if progress.get("loss") is not None else None)
+
+        ctx = WorkerContext(data_dir=s.data_dir, models_dir=s.models_dir, base_model=s.base_model,
+                            notifier_for=lambda job: BarNotifier())
+        finished = run_one(db, ctx, kinds=("train",))
+        if not finished or finished.get("status") != "done":
+            raise DemoError(f"training job {job_id} ended {finished and finished.get('status')}: "
+                            f"{finished and finished.get('error')}")
+        trained = registry.list_models(db, team)[-1]
+        result.model = trained["name"]
+        res = json.loads(finished["result"]) if isinstance(finished.get("result"), str) else (finished.get("result") or {})
+        update(result=f"model {trained['name']} trained on {ds['name']}"
+               + (f": loss {res['first_loss']:.2f} → {res['final_loss']:.2f}" if res.get("first_loss") and res.get("final_loss") else ""))
+
+    with steps.step("evaluate four systems", total=4) as update:
+        eval_report = evaluate_model(db, team, trained["name"], out_dir=workdir / "reports",
+                                     eval_file=heldout, max_new_tokens=48 if opts.fast else 96,
+                                     progress=lambda system, done, total: update(done, total, system))
+        result.report = eval_report
+        result.chart = eval_report["files"]["chart"]
+        sy = eval_report["systems"]
+        update(result=f"token F1 base {sy['base']['token_f1']:.2f} → tuned {sy['tuned']['token_f1']:.2f} "
+                      f"on {eval_report['n']} held-out phrasings")
+
+    with steps.step("promote and serve the tuned model") as update:
+        registry.promote(db, team, trained["name"], actor=REVIEWER)
+        served = serve_and_ask(s, db, team, trained, heldout, n=3, update=update,
+                               max_tokens=48 if opts.fast else 96)
+        base_by_q = {e["question"]: e.get("base", "") for e in eval_report.get("examples", [])}
+        for row in served:
+            row["base"] = base_by_q.get(row["question"], "")
+        result.side_by_side = served
+        update(result=f"{trained['name']} live on the embedded backend; answered {len(served)} held-out questions")
+
+    print_summary(console, result, workdir)
+    return result
+
+
+def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldout: Path, *, n: int,
+                  update: Callable[..., None], max_tokens: int) -> list[dict[str, str]]:
+    """Start the embedded server with the live (merged) model and ask ``n`` held-out questions the
+    way `threadtune ask` does: the same retrieval, prompt and citations."""
+    from bot.answer_prompt import prepare
+    from serving.client import ModelClient
+    from serving.embedded import EmbeddedServer, merged_model
+
+    questions = [json.loads(line) for line in heldout.read_text().splitlines() if line.strip()][:n]
+    merged = merged_model(Path(model["base_model"]), Path(model["adapter_path"]),
+                          s.models_dir / "merged" / model["name"])
+    out = []
+    update(text="starting transformers serve")
+    with EmbeddedServer(merged, name=model["name"], work_dir=s.data_dir / "serve") as server:
+        client = ModelClient(server.base_url, server.model, timeout=s.answer_timeout_s)
+        try:
+            for k, item in enumerate(questions, start=1):
+                update(k - 1, len(questions), item["question"])
+                prep = prepare(db, team, item["question"], default_system_prompt=s.system_prompt,
+                               retrieval=s.retrieval)
+                reply = client.chat(prep.messages, max_tokens=max_tokens)
+                out.append({"question": item["question"], "reference": item["answer"],
+                            "tuned": reply.text.strip(), "cited": ", ".join(p.get("permalink") or f"pair #{p.get('id')}"
+                                                                               for p in prep.sources[:2])})
+        finally:
+            client.close()
+    return out
+
+
+def print_summary(console: Console, result: DemoResult, workdir: Path) -> None:
+    """The comparison table, the side-by-side answers and the chart's path."""
+    systems = result.report.get("systems", {})
+    table = Table(title=f"evaluation on {result.report.get('n', 0)} held-out phrasings ({result.model} on {result.dataset})")
+    for col in ("system", "token F1", "ROUGE-L", "fact recall", "latency s"):
+        table.add_column(col, justify="right" if col != "system" else "left")
+    for name, m in systems.items():
+        def fmt(v: Any) -> str:
+            return "—" if v is None else f"{v:.3f}"
+        table.add_row(name, fmt(m.get("token_f1")), fmt(m.get("rouge_l")), fmt(m.get("fact_recall")),
+                      fmt(m.get("latency_s")))
+    console.print(table)
+    side = Table(title="held-out questions, base vs tuned (served)", show_lines=True)
+    for col in ("question", "base", "tuned", "reference"):
+        side.add_column(col, ratio=1)
+    for row in result.side_by_side:
+        side.add_row(row["question"], row.get("base", "")[:220], row["tuned"][:220], row["reference"])
+    console.print(side)
+    total = sum(t for _, _, t in result.steps)
+    console.print(f"chart: [bold]{result.chart}[/]")
+    console.print(f"data dir: {workdir / 'data'}   total {total / 60:.1f} min")
