@@ -12,6 +12,7 @@ messages or other bots'; edits and deletions apply to whatever is stored, watche
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from typing import Any
@@ -37,6 +38,8 @@ _DM_TYPES = frozenset({"im", "mpim"})
 # SQLite admits one writer at a time, and a connection that finds the lock taken polls with
 # growing sleeps (up to 100 ms each): the p99 ack suffers. Capture threads queue here instead.
 _WRITE_LOCK = threading.Lock()
+_handled = itertools.count(1)
+PRUNE_EVERY = 1000  # events between prunings of old event ids
 
 
 def register(app, ctx: BotContext) -> None:
@@ -77,31 +80,36 @@ def handle_event(ctx: BotContext, body: dict[str, Any], *, bot_user_id: str | No
 
     Returns the id of a user whose name is worth resolving (the author of a stored message).
     """
-    team_id = body.get("team_id") or ""
-    event = body.get("event") or {}
-    if not team_id or not isinstance(event, dict):
+    team_id = body.get("team_id")
+    event = body.get("event")
+    if not team_id or not isinstance(team_id, str) or not isinstance(event, dict):
         return None
     db = ctx.db()
     settings = ctx.settings
+    if next(_handled) % PRUNE_EVERY == 0:
+        ingest.prune_events_seen(db)
     with _WRITE_LOCK, transaction(db):
-        if not first_delivery(db, body.get("event_id"), team_id, scope="capture"):
+        event_id = body.get("event_id")
+        if not first_delivery(db, str(event_id) if event_id else None, team_id, scope="capture"):
             return None
         kind = event.get("type")
         if kind in ("reaction_added", "reaction_removed"):
-            item = event.get("item") or {}
-            if item.get("type") == "message" and item.get("channel") and item.get("ts"):
+            item = event.get("item")
+            if (isinstance(item, dict) and item.get("type") == "message"
+                    and isinstance(item.get("channel"), str) and item.get("ts")):
                 ingest.apply_reaction(db, team_id, item["channel"], str(item["ts"]),
                                       str(event.get("reaction") or ""), str(event.get("user") or ""),
                                       added=kind == "reaction_added",
                                       answered_reaction=settings.answered_reaction)
             return None
         channel = event.get("channel")
-        if not channel:
+        if not channel or not isinstance(channel, str):
             return None
         subtype = event.get("subtype")
         if subtype == "message_deleted":
-            _delete(db, team_id, channel, event.get("deleted_ts") or
-                    (event.get("previous_message") or {}).get("ts"))
+            previous = event.get("previous_message")
+            deleted = event.get("deleted_ts") or (previous.get("ts") if isinstance(previous, dict) else None)
+            _delete(db, team_id, channel, deleted if isinstance(deleted, (str, int, float)) else None)
             return None
         if subtype == "message_changed":
             return _change(ctx, db, team_id, channel, event, bot_user_id, bot_id)
@@ -111,7 +119,12 @@ def handle_event(ctx: BotContext, body: dict[str, Any], *, bot_user_id: str | No
             return None
         ingest.upsert_message(db, team_id, channel, event, "event",
                               answered_reaction=settings.answered_reaction)
-        return event.get("user")
+        return _user(event)
+
+
+def _user(msg: dict[str, Any]) -> str | None:
+    user = msg.get("user")
+    return user if isinstance(user, str) else None
 
 
 def _collects(ctx: BotContext, db, team_id: str, channel: str, channel_type: str | None) -> bool:
@@ -138,18 +151,19 @@ def _delete(db, team_id: str, channel: str, ts: str | None) -> None:
 
 def _change(ctx: BotContext, db, team_id: str, channel: str, event: dict[str, Any],
             bot_user_id: str | None, bot_id: str | None) -> str | None:
-    msg = event.get("message") or {}
-    ts = str(msg.get("ts") or "")
-    if not ts:
+    msg = event.get("message")
+    if not isinstance(msg, dict) or ingest.skip_reason(msg) == "no ts":
         return None
+    ts = str(msg["ts"])
     if msg.get("subtype") == "tombstone":  # a parent deleted after it got replies
         _delete(db, team_id, channel, ts)
         return None
     if _is_bot(msg, bot_user_id, bot_id):
         return None
-    edited = (msg.get("edited") or {}).get("ts")
+    edited = msg["edited"].get("ts") if isinstance(msg.get("edited"), dict) else None
+    text = msg.get("text")
     if _stored(db, team_id, channel, ts):
-        ingest.apply_edit(db, team_id, channel, ts, msg.get("text") or "",
+        ingest.apply_edit(db, team_id, channel, ts, text if isinstance(text, str) else "",
                           str(edited) if edited else None)
         return None
     # Edited before we saw it (say, in a channel watched since): store the current version.
@@ -157,4 +171,4 @@ def _change(ctx: BotContext, db, team_id: str, channel: str, event: dict[str, An
         return None
     ingest.upsert_message(db, team_id, channel, msg, "event",
                           answered_reaction=ctx.settings.answered_reaction)
-    return msg.get("user")
+    return _user(msg)

@@ -257,9 +257,9 @@ def upsert_message(db: Database, team_id: str, channel_id: str, msg: dict[str, A
     with transaction(db):
         changed = upsert_rows(db, [message_row(team_id, channel_id, msg, source,
                                                answered_reaction=answered_reaction)])
-        thread_ts = msg.get("thread_ts")
-        if thread_ts and str(thread_ts) != str(msg["ts"]):
-            link_reply(db, team_id, channel_id, str(thread_ts))
+        thread_ts = _str(msg.get("thread_ts"))
+        if thread_ts and thread_ts != str(msg["ts"]):
+            link_reply(db, team_id, channel_id, thread_ts)
     return bool(changed)
 
 
@@ -396,3 +396,12 @@ def first_delivery(db: Database, event_id: str | None, team_id: str, *, scope: s
         cur = db.execute("insert or ignore into events_seen (event_id, team_id, received_at) "
                          "values (?, ?, ?)", [key, team_id, now()])
     return cur.rowcount == 1
+
+
+def prune_events_seen(db: Database, *, older_than_days: int = 7) -> int:
+    """Forget event ids older than ``older_than_days`` (Slack retries within hours); returns how many."""
+    import datetime as dt
+
+    cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)).isoformat(timespec="seconds")
+    with transaction(db):
+        return db.execute("delete from events_seen where received_at < ?", [cutoff]).rowcount

@@ -178,3 +178,43 @@ def test_large_and_odd_unicode_message_is_stored_intact(bot, db, watched):
     text = "\u202eمرحبا\u200b zero\u200dwidth 🧵 " + "x" * 100_000
     assert bot.message("C1", "U1", text, "1700000001.000100").status_code == 200
     assert texts(db)["1700000001.000100"] == text
+
+
+# --- hostile payloads -------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
+                    st.lists(st.text(max_size=4), max_size=2),
+                    st.dictionaries(st.sampled_from(["ts", "text", "user", "type", "edited"]),
+                                    st.one_of(st.text(max_size=8), st.integers()), max_size=3))
+_events = st.fixed_dictionaries(
+    {"type": st.sampled_from(["message", "reaction_added", "reaction_removed"])},
+    optional={k: _values for k in ("subtype", "channel", "user", "text", "ts", "thread_ts",
+                                   "message", "previous_message", "deleted_ts", "item",
+                                   "reaction", "bot_id", "channel_type", "edited")})
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event=_events, team=st.one_of(st.just(T), st.none(), st.integers()))
+def test_malformed_events_never_crash_capture(settings, db, event, team):
+    from bot.capture import handle_event
+    from bot.context import BotContext
+
+    set_watched(db, T, "C1", True, "U0ADMIN")
+    ctx = BotContext(settings)
+    try:
+        handle_event(ctx, {"team_id": team, "event_id": None, "event": event})
+    finally:
+        ctx.db().close()
+
+
+def test_malformed_payloads_never_fail_the_bot_and_store_nothing(bot, db, watched):
+    # bot/validation.py drops these before capture sees them; no 5xx either way (a 5xx is retried).
+    for event in ({"type": "message", "channel": ["C1"], "ts": {"x": 1}},
+                  {"type": "message", "subtype": "message_changed", "channel": "C1", "message": "oops"},
+                  {"type": "reaction_added", "item": "C1"}):
+        assert bot.event(event).status_code < 500
+    resp = bot.post('{"type": "event_callback", "event": ', "application/json")
+    assert resp.status_code in (200, 400)
+    assert db["messages"].count == 0

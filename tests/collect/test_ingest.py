@@ -133,3 +133,11 @@ def test_message_row_never_crashes_on_odd_message_objects(m):
     except (TypeError, ValueError, AttributeError):
         pytest.fail(f"message_row crashed on {m!r}")
     assert row_[2] == str(m["ts"])
+
+
+def test_old_event_ids_are_pruned(db):
+    ingest.first_delivery(db, "EvOLD", T)
+    db.execute("update events_seen set received_at = '2000-01-01T00:00:00+00:00'")
+    ingest.first_delivery(db, "EvNEW", T)
+    assert ingest.prune_events_seen(db) == 1
+    assert [r[0] for r in db.execute("select event_id from events_seen")] == ["EvNEW"]
