@@ -5,7 +5,9 @@ Anyone may list; only admins change the list or backfill. Every change is in the
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -16,7 +18,9 @@ from bot.roles import has_role, refusal
 from bot.slash import SlashRequest
 from curation.errors import CurationError
 from curation.ingest import is_watched, set_watched
-from curation.store import audit
+from curation.store import audit, connect
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3650
@@ -134,21 +138,52 @@ def backfill(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> 
     if not is_watched(db, req.team_id, channel):
         respond(f"<#{channel}> is not watched. Run `/threadtune watch` there first, then backfill.")
         return
+    key = (req.team_id, channel)
+    with _running_lock:
+        if key in _running:
+            respond(f"A backfill of <#{channel}> is already running; its progress is posted in the channel.")
+            return
+        _running.add(key)
     audit(db, req.team_id, req.user_id, "backfill", channel, detail={"days": days}, via="slack")
     progress = SlackProgress(client, req.channel_id)
-    progress.post(f":hourglass_flowing_sand: Backfilling <#{channel}>, last {days} days…")
+    try:
+        progress.post(f":hourglass_flowing_sand: Backfilling <#{channel}>, last {days} days…")
+    except Exception:
+        with _running_lock:
+            _running.discard(key)
+        raise
+    # Backfill waits out rate limits and may take many minutes: it runs on its own thread so
+    # that it never holds one of bolt's listener threads.
+    threading.Thread(target=_run_backfill, args=(ctx, client, req.team_id, channel, days, progress),
+                     name=f"backfill-{channel}", daemon=True).start()
+
+
+_running: set[tuple[str, str]] = set()
+_running_lock = threading.Lock()
+
+
+def _run_backfill(ctx: BotContext, client: WebClient, team_id: str, channel: str, days: int,
+                  progress: SlackProgress) -> None:
+    db = connect(ctx.settings.db_path)
     try:
         result = backfill_channel(
-            db, client, req.team_id, channel, days=days,
+            db, client, team_id, channel, days=days,
             answered_reaction=ctx.settings.answered_reaction,
             progress=lambda r: progress.update(
                 f":hourglass_flowing_sand: Backfilling <#{channel}>: {r.line()}…"),
         )
+        progress.update(f":white_check_mark: Backfilled <#{channel}> ({days} days): {result.line()}.",
+                        final=True)
     except CurationError as err:
         progress.update(f":warning: Backfill of <#{channel}> stopped: {err}", final=True)
-        raise
-    progress.update(f":white_check_mark: Backfilled <#{channel}> ({days} days): {result.line()}.",
-                    final=True)
+    except Exception:
+        log.exception("backfill of %s failed", channel)
+        progress.update(f":warning: Backfill of <#{channel}> failed unexpectedly; the error is in "
+                        "the bot's log. What was fetched is kept; run it again to resume.", final=True)
+    finally:
+        db.close()
+        with _running_lock:
+            _running.discard((team_id, channel))
 
 
 #: /threadtune <name> handlers of this module.
