@@ -86,8 +86,12 @@ def read_spec(path: Path) -> RunSpec:
 
 def code_version() -> str:
     """threadtune's package version plus the git commit of the source tree, when there is one."""
-    from threadtune import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        __version__ = version("threadtune")
+    except PackageNotFoundError:
+        __version__ = "0+unknown"
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).parent,

@@ -9,6 +9,7 @@ job's cancel flag. On start, and between jobs, running jobs whose worker died be
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -21,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from training import jobs, registry
 from training.errors import RegistryError, TrainingError
@@ -43,6 +44,9 @@ class WorkerContext:
     kill_grace_s: float = 10.0
     stale_after_s: float = jobs.STALE_AFTER_S
     python: str = sys.executable
+    #: Runs a ``curate`` job: ``curate(db, team_id, args) -> result dict``. The CLI passes curation's
+    #: run with the settings; None: curate jobs fail with a hint.
+    curate: Callable[[Any, str, dict[str, Any]], dict[str, Any]] | None = None
 
     @property
     def runs_dir(self) -> Path:
@@ -162,17 +166,44 @@ def run_train(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifi
     return jobs.finish(db, job["id"], "failed", error=f"{reason} (log: {run_dir / 'train.log'})")
 
 
+@contextlib.contextmanager
+def beating(db: Any, job_id: int, interval_s: float) -> Iterator[None]:
+    """Keep a job's heartbeat fresh from a thread (own connection) while in-process work runs."""
+    from curation.store import connect
+
+    path = db.execute("pragma database_list").fetchone()[2]
+    stop = threading.Event()
+
+    def beat() -> None:
+        own = connect(path, migrate=False)
+        try:
+            while not stop.wait(interval_s):
+                jobs.heartbeat(own, job_id)
+        finally:
+            own.close()
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def run_eval(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifier) -> dict[str, Any]:
     """Evaluate a model in-process (generation only, no child needed); returns the finished job."""
     from training.pipeline import evaluate_model
 
     args = job["args"]
     notifier.start(job)
-    report = evaluate_model(
-        db, job["team_id"], args.get("model", "latest"), out_dir=ctx.data_dir / "reports",
-        dataset=args.get("dataset"), eval_file=Path(args["eval_file"]) if args.get("eval_file") else None,
-        max_new_tokens=int(args.get("max_new_tokens", 128)),
-        progress=lambda system, n, total: notifier.progress(job, {"step": n, "total": total, "phase": system}))
+    with beating(db, job["id"], ctx.heartbeat_s):
+        report = evaluate_model(
+            db, job["team_id"], args.get("model", "latest"), out_dir=ctx.data_dir / "reports",
+            dataset=args.get("dataset"), eval_file=Path(args["eval_file"]) if args.get("eval_file") else None,
+            max_new_tokens=int(args.get("max_new_tokens", 128)),
+            progress=lambda system, n, total: notifier.progress(job, {"step": n, "total": total,
+                                                                      "phase": system}))
     done = jobs.finish(db, job["id"], "done", result={
         "model": report["model"], "split": report["split"], "n": report["n"],
         "systems": report["systems"], "files": report["files"]})
@@ -205,13 +236,24 @@ def run_admin_jobs(db: Any, ctx: WorkerContext) -> int:
     return count
 
 
+def run_curate_job(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifier) -> dict[str, Any]:
+    """Run a queued curation through the callable the entrypoint supplied."""
+    if ctx.curate is None:
+        return jobs.finish(db, job["id"], "failed", error="this worker cannot curate; run `threadtune worker`")
+    notifier.start(job)
+    with beating(db, job["id"], ctx.heartbeat_s):
+        result = ctx.curate(db, job["team_id"], job["args"])
+    return jobs.finish(db, job["id"], "done", result=result)
+
+
 HANDLERS: dict[str, Callable[[Any, dict[str, Any], WorkerContext, Notifier], dict[str, Any]]] = {
     "train": run_train,
     "eval": run_eval,
+    "curate": run_curate_job,
     "promote": run_promote,
     "rollback": run_promote,
 }
-DEFAULT_KINDS = ("promote", "rollback", "train", "eval")
+DEFAULT_KINDS = ("promote", "rollback", "curate", "train", "eval")
 
 
 def run_one(db: Any, ctx: WorkerContext, *, kinds: tuple[str, ...] = DEFAULT_KINDS) -> dict[str, Any] | None:

@@ -62,3 +62,18 @@ def test_an_empty_train_split_is_refused(db):
     add_dataset(db, toy_pairs(2), n_eval=2)
     with pytest.raises(DatasetError, match="no train rows"):
         load_dataset_messages(db, TEAM, "v1")
+
+
+def test_a_dataset_frozen_by_curation_loads_like_its_openai_export(db):
+    from curation.datasets import create_dataset, export_rows
+    from curation.store import now
+
+    for k, (question, answer) in enumerate(toy_pairs(20)):
+        db["candidates"].insert({"team_id": TEAM, "question": question, "answer": answer, "status": "approved",
+                                 "origin": "manual", "dedup_key": f"k{k}", "created_at": now()})
+    db.conn.commit()
+    created = create_dataset(db, TEAM, system_prompt="Be brief.")
+    train, evals = load_dataset_messages(db, TEAM, created["name"])
+    assert train == export_rows(db, TEAM, created["name"], "openai", "train")
+    assert evals == export_rows(db, TEAM, created["name"], "openai", "eval")
+    assert len(train) == created["n_train"] and len(evals) == created["n_eval"]

@@ -202,3 +202,25 @@ def test_queued_promotions_run_first_and_refusals_fail_the_job(settings, db):
 def test_exit_reasons_name_the_signal():
     assert "SIGKILL" in worker.exit_reason(-9) and "out-of-memory" in worker.exit_reason(-9)
     assert worker.exit_reason(3) == "training process exited with code 3"
+
+
+def test_in_process_work_keeps_the_heartbeat_fresh(settings, db):
+    job_id = jobs.enqueue(db, TEAM, "eval", {})
+    jobs.claim_next(db, jobs.worker_id())
+    db.execute("update jobs set heartbeat_at = '2000-01-01T00:00:00+00:00' where id = ?", [job_id])
+    db.conn.commit()
+    with worker.beating(db, job_id, 0.05):
+        time.sleep(0.3)
+    assert jobs.get(db, job_id)["heartbeat_at"] > "2020"
+    assert jobs.recover_stale(db) == []
+
+
+def test_curate_jobs_run_through_the_callable_the_entrypoint_gives(settings, db):
+    job_id = jobs.enqueue(db, TEAM, "curate", {"limit": 5})
+    assert "cannot curate" in worker.run_one(db, _ctx(settings))["error"]
+    jobs.resume(db, TEAM, job_id)
+    seen = []
+    ctx = _ctx(settings, curate=lambda d, team, args: seen.append((team, args)) or {"candidates": {"pending": 2}})
+    job = worker.run_one(db, ctx)
+    assert job["status"] == "done" and job["result"] == {"candidates": {"pending": 2}}
+    assert seen == [(TEAM, {"limit": 5, "resume": True})]

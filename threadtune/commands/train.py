@@ -24,8 +24,14 @@ def _worker_context(s, *, terminal: bool):  # noqa: ANN001, ANN202
             return SlackNotifier(client, job["slack_channel"], job.get("slack_ts"))
         return TerminalNotifier(console) if terminal else SilentNotifier()
 
+    def curate(db, team_id: str, args: dict) -> dict:  # noqa: ANN001
+        from curation.curate import run_curate
+
+        return run_curate(s, db, team_id=team_id, use_llm=args.get("use_llm", True),
+                          limit=args.get("limit")).as_dict()
+
     return WorkerContext(data_dir=s.data_dir, models_dir=s.models_dir, base_model=s.base_model,
-                         notifier_for=notifier_for)
+                         notifier_for=notifier_for, curate=curate)
 
 
 def register(app: typer.Typer) -> None:
@@ -82,7 +88,7 @@ def register(app: typer.Typer) -> None:
         once: bool = typer.Option(False, "--once", help="Stop when the queue is empty."),
         poll: float = typer.Option(2.0, "--poll", help="Seconds between queue checks."),
     ) -> None:
-        """Run queued train and eval jobs one at a time (training in a child process)."""
+        """Run queued curate, train and eval jobs one at a time (training in a child process)."""
         from training.jobs import recover_stale
         from training.worker import run_forever
 
