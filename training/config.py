@@ -92,6 +92,8 @@ class TrainConfig:
             problems.append(f"epochs must be positive (got {self.epochs})")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             problems.append(f"learning_rate must be in (0, 1) (got {self.learning_rate})")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not 0 <= self.lora_dropout < 1:
             problems.append(f"lora_dropout must be in [0, 1) (got {self.lora_dropout})")
         if self.max_steps == 0 or self.max_steps < -1:

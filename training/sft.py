@@ -29,6 +29,7 @@ import errno
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -111,7 +112,7 @@ def training_chat_template(tokenizer: Any) -> str | None:
     from trl.chat_template_utils import get_training_chat_template
 
     template = tokenizer.chat_template or ""
-    if "{% generation %}" in template or "{%- generation %}" in template:
+    if re.search(r"{%-?\s*generation\s*-?%}", template):
         return template
     if "<|im_start|>" in template:
         return CHATML_TRAINING_TEMPLATE
