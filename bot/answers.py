@@ -36,12 +36,14 @@ from curation.ingest import first_delivery, is_watched
 from curation.store import now, status_counts, transaction
 from serving.client import ModelClient
 from serving.embedded import served_name
-from serving.errors import ServerTimeout, ServingError
+from serving.errors import ServerError, ServerTimeout, ServerUnavailable, ServingError
 
 log = logging.getLogger(__name__)
 
 #: Seconds between streaming ``chat.update`` calls (Slack allows about one update per second).
 STREAM_INTERVAL_S = 1.0
+#: Longer questions are cut: a 100 KB message must not become a 100 KB prompt.
+MAX_QUESTION_CHARS = 4000
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 
 
@@ -79,8 +81,8 @@ class RateLimiter:
 
 
 def question_text(text: str) -> str:
-    """The question without the bot mention(s)."""
-    return _MENTION.sub("", text or "").strip()
+    """The question without the bot mention(s), at most MAX_QUESTION_CHARS long."""
+    return _MENTION.sub("", text or "").strip()[:MAX_QUESTION_CHARS]
 
 
 class Answerer:
@@ -146,31 +148,58 @@ class Answerer:
         prep = prepare(db, q.team_id, q.text, default_system_prompt=s.system_prompt,
                        retrieval=s.retrieval, history=self.history(client, q),
                        permalink=lambda ch, mts: client.chat_getPermalink(channel=ch, message_ts=mts)["permalink"])
-        text = ""
-        last_update = time.monotonic()
+        model, version = served_name(live.name), live.version
         try:
-            for delta in self.llm().stream(prep.messages, max_tokens=s.answer_max_tokens,
-                                           model=served_name(live.name)):
-                text += delta
-                if time.monotonic() - started > s.answer_timeout_s:
-                    raise ServerTimeout(f"no complete answer within {s.answer_timeout_s:g} s")
-                if time.monotonic() - last_update >= STREAM_INTERVAL_S:
-                    last_update = time.monotonic()
-                    self._update(client, q, ts, ab.answer_blocks(
-                        0, text, model_version=live.version, sources=prep.sources,
-                        verified=prep.verified, streaming=True), text)
+            try:
+                text = self._stream(client, q, ts, prep, model, version, started)
+            except ServerUnavailable:
+                raise
+            except ServerError as err:
+                # Right after a promotion the embedded server restarts, and an attached server may
+                # name models its own way: answer with what the server serves rather than fail.
+                fallback = self._served_instead(model)
+                if fallback is None:
+                    raise
+                log.info("model %s not served (%s); answering with %s", model, err, fallback)
+                model, version = fallback, fallback.removeprefix("threadtune/")
+                text = self._stream(client, q, ts, prep, model, version, started)
         except ServingError as err:
             log.warning("answer failed: %s", err)
-            self._record(q, ts, "", live.version, prep, started, error=str(err))
+            self._record(q, ts, "", version, prep, started, error=str(err))
             friendly = ("The model took too long to answer." if isinstance(err, ServerTimeout)
                         else "The model server is not answering right now.")
             self._show_error(client, q, ts, friendly + " Please try again in a moment.")
             return 0
         text = text.strip()
-        answer_id = self._record(q, ts, text, live.version, prep, started)
-        self._update(client, q, ts, ab.answer_blocks(answer_id, text, model_version=live.version,
+        answer_id = self._record(q, ts, text, version, prep, started)
+        self._update(client, q, ts, ab.answer_blocks(answer_id, text, model_version=version,
                                                      sources=prep.sources, verified=prep.verified), text)
         return answer_id
+
+    def _stream(self, client: WebClient, q: Question, ts: str, prep: Any, model: str, version: str,
+                started: float) -> str:
+        """Stream the answer into the placeholder, one ``chat.update`` per STREAM_INTERVAL_S."""
+        s = self.ctx.settings
+        text = ""
+        last_update = time.monotonic()
+        for delta in self.llm().stream(prep.messages, max_tokens=s.answer_max_tokens, model=model):
+            text += delta
+            if time.monotonic() - started > s.answer_timeout_s:
+                raise ServerTimeout(f"no complete answer within {s.answer_timeout_s:g} s")
+            if time.monotonic() - last_update >= STREAM_INTERVAL_S:
+                last_update = time.monotonic()
+                self._update(client, q, ts, ab.answer_blocks(
+                    0, text, model_version=version, sources=prep.sources,
+                    verified=prep.verified, streaming=True), text)
+        return text
+
+    def _served_instead(self, wanted: str) -> str | None:
+        """The model the server serves when it does not serve ``wanted`` (None: no such case)."""
+        try:
+            served = self.llm().models()
+        except ServingError:
+            return None
+        return served[0] if served and wanted not in served else None
 
     # --- helpers --------------------------------------------------------------------------------
     def history(self, client: WebClient, q: Question) -> list[dict[str, str]]:
@@ -330,7 +359,8 @@ def register(app, ctx: BotContext) -> None:
             respond(f":warning: I cannot post in this channel ({err.response.get('error')}); "
                     "invite me with `/invite @threadtune` or DM me the question.")
             return
-        answerer.ask(client, Question(team_id, channel, user, text, parent["ts"], parent["ts"]))
+        answerer.ask(client, Question(team_id, channel, user, text[:MAX_QUESTION_CHARS], parent["ts"],
+                                      parent["ts"]))
 
     @app.action(ab.ACTION_RETRY)
     def on_retry(ack, body, client, action):  # noqa: ANN001

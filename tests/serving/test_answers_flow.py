@@ -259,3 +259,21 @@ def test_live_model_from_the_store_is_asked_for_and_named_in_the_footer(answer_b
     mention(answer_bot, "What is our SLA?", "1700001200.000100")
     assert "model v3" in _text(final_update(fake_slack))
     assert fake_llm.chat_requests()[0]["model"] == "threadtune/v3"
+
+
+def test_while_the_server_still_serves_the_old_model_the_answer_comes_from_it(
+        answer_bot, fake_slack, fake_llm, db):
+    db["models"].insert({"team_id": "T0FAKE", "version": 4, "name": "v4", "base_model": "embedded",
+                         "adapter_path": "/x/v4", "status": "live", "promoted_at": "2026-01-03"})
+    fake_llm.pinned = True  # like transformers serve still pinned to the base during its restart
+    mention(answer_bot, "What is our SLA?", "1700001300.000100")
+    final = final_update(fake_slack)
+    assert "model base" in _text(final) and "answer_up" in _text(final)
+    assert [r["model"] for r in fake_llm.chat_requests()] == ["threadtune/v4", "threadtune/base"]
+
+
+def test_a_100kb_mention_is_answered_from_a_bounded_prompt(answer_bot, fake_slack, fake_llm, db):
+    mention(answer_bot, "why? " * 20_000, "1700001400.000100")
+    assert "answer_up" in _text(final_update(fake_slack))
+    assert len(fake_llm.chat_requests()[0]["messages"][-1]["content"]) <= 4000
+    assert len(db.execute("select question from answers").fetchone()[0]) <= 4000
