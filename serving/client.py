@@ -5,7 +5,8 @@ which back off on connection errors, 408, 429 and 5xx), streaming, and errors tr
 ``ServerError`` subclasses that name the server and the fix. The model name picks the adapter: vLLM
 serves the base model and every loaded LoRA adapter under their own names.
 
-Used by the bot (answers), curation (extraction) and evaluation.
+Used by the bot (answers), curation (extraction) and evaluation. ``openai`` is imported when a
+client is made, not with this module: it takes about a second, and the bot must start fast.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import openai
 
 from serving.errors import ServerError, ServerTimeout, ServerUnavailable
 
@@ -52,6 +52,8 @@ class ModelClient:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout = timeout
+        import openai
+
         self._openai = openai.OpenAI(
             base_url=self.base_url, api_key=api_key or NO_KEY, timeout=timeout,
             max_retries=max_retries,
@@ -127,6 +129,8 @@ class _Translate:
     def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: Any) -> bool:
         if err is None or isinstance(err, ServerError):
             return False
+        import openai
+
         if isinstance(err, (openai.APITimeoutError, httpx.TimeoutException)):
             raise ServerTimeout(
                 f"{self.base_url}: no answer within {self.timeout:g} s; the server is overloaded or "
@@ -144,7 +148,7 @@ class _Translate:
         return False
 
 
-def _detail(err: openai.APIStatusError) -> str:
+def _detail(err: Any) -> str:
     body = err.body
     if isinstance(body, dict):
         inner = body.get("error", body)
