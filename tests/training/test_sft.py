@@ -108,3 +108,18 @@ def test_failures_become_reasons_a_user_can_act_on():
     disk = failure_reason(OSError(errno.ENOSPC, "No space left on device", "/data/run/adapter.safetensors"))
     assert disk.startswith("disk full writing /data/run/adapter.safetensors") and "resume" in disk
     assert failure_reason(ValueError("bad")) == "ValueError: bad"
+
+
+def test_packed_rows_keep_examples_apart_like_separate_rows(tiny_model):
+    """Padding-free packing relies on position ids restarting per example: transformers then masks
+    attention between examples, but only without a KV cache, which SFTTrainer turns off."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa").eval()
+    a, b = torch.tensor([[5, 17, 300, 42, 9]]), torch.tensor([[7, 8, 1000]])
+    with torch.no_grad():
+        alone = torch.cat([model(input_ids=a).logits, model(input_ids=b).logits], dim=1)
+        packed = model(input_ids=torch.cat([a, b], dim=1),
+                       position_ids=torch.tensor([[0, 1, 2, 3, 4, 0, 1, 2]]), use_cache=False).logits
+    assert torch.allclose(alone, packed, atol=1e-5)
