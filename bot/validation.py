@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from slack_bolt.response import BoltResponse
+
 log = logging.getLogger(__name__)
 
 #: Largest text field we accept in one payload (Slack caps messages at 40k characters; edits of
@@ -65,10 +67,10 @@ def register(app) -> None:  # noqa: ANN001
     """Add the validating middleware first, before capture and every listener."""
 
     @app.middleware
-    def validate_payload(body, ack, next):  # noqa: ANN001, A002 (bolt injects by name)
+    def validate_payload(body, next):  # noqa: ANN001, A002 (bolt injects by name)
         found = problems(body)
         if found:
             log.warning("dropped a malformed payload: %s", "; ".join(found))
-            ack()
-            return None
+            # 200 without running a listener: Slack must not redeliver what it will never fix
+            return BoltResponse(status=200, body="")
         return next()
