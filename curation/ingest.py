@@ -132,13 +132,13 @@ def message_row(team_id: str, channel_id: str, msg: dict[str, Any], source: str,
 
 def user_row(team_id: str, user: dict[str, Any], at: str | None = None) -> dict[str, Any]:
     """The ``users`` row for a Slack user object (``users.info``, ``users.list`` or users.json)."""
-    profile = user.get("profile") or {}
+    profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
     return {
         "team_id": team_id,
-        "id": user["id"],
-        "name": user.get("name") or "",
-        "real_name": user.get("real_name") or profile.get("real_name") or "",
-        "display_name": profile.get("display_name") or "",
+        "id": str(user["id"]),
+        "name": _str(user.get("name")) or "",
+        "real_name": _str(user.get("real_name")) or _str(profile.get("real_name")) or "",
+        "display_name": _str(profile.get("display_name")) or "",
         "is_bot": int(bool(user.get("is_bot"))),
         "deleted": int(bool(user.get("deleted"))),
         "updated_at": at or now(),

@@ -204,13 +204,16 @@ def _import(db: Database, archive: _Archive, team_id: str, *, keep_dms: bool,
         if prefix + listing not in names:
             continue
         for ch in _load_json(archive, prefix + listing, list):
-            if not isinstance(ch, dict) or not ch.get("id"):
+            if not isinstance(ch, dict) or not isinstance(ch.get("id"), str) or not ch["id"]:
+                summary.skipped[f"{listing} entry without an id"] += 1
                 continue
-            folder = ch["id"] if kind == "im" else (ch.get("name") or ch["id"])
-            folders[folder] = {"id": ch["id"], "name": ch.get("name") or ch["id"],
+            name = ch.get("name") if isinstance(ch.get("name"), str) and ch.get("name") else ch["id"]
+            folder = ch["id"] if kind == "im" else name
+            folders[folder] = {"id": ch["id"], "name": name,
                                "is_private": kind != "channel", "is_im": kind in ("im", "mpim")}
     users = (_load_json(archive, prefix + "users.json", list)
              if prefix + "users.json" in names else [])
+    users = [u for u in users if isinstance(u, dict) and isinstance(u.get("id"), str) and u["id"]]
 
     days: list[tuple[str, str]] = []  # (folder, file name)
     unknown_folders: set[str] = set()
@@ -268,11 +271,12 @@ def _read_days(db: Database, archive: _Archive, days: list[tuple[str, str]],
                 continue
             if msg.get("subtype") == "tombstone":
                 deletions.append((channel["id"], str(msg["ts"])))
-            batch.append(message_row(team_id, channel["id"], msg, "import",
-                                     answered_reaction=answered_reaction, at=at))
-            thread_ts = msg.get("thread_ts")
-            if thread_ts and str(thread_ts) != str(msg["ts"]):
-                threads.add((channel["id"], str(thread_ts)))
+            row = message_row(team_id, channel["id"], msg, "import",
+                              answered_reaction=answered_reaction, at=at)
+            batch.append(row)
+            ts, thread_ts = row[2], row[3]
+            if thread_ts and thread_ts != ts:
+                threads.add((channel["id"], thread_ts))
         if len(batch) >= _BATCH:
             summary.messages += len(batch)
             upsert_rows(db, batch)

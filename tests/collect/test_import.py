@@ -246,3 +246,21 @@ def test_search_index_stays_exact_across_imports_edits_and_failures(db, tmp_path
     triggers = {r[0] for r in db.execute("select name from sqlite_master where type = 'trigger'")}
     assert {"messages_ai", "messages_ad", "messages_au"} <= triggers
     db.execute("insert into messages_fts (messages_fts) values ('integrity-check')")
+
+
+def test_hostile_listings_and_messages_are_skipped_not_fatal(db, tmp_path):
+    export = make_export(tmp_path / "export")
+    channels = json.loads((export / "channels.json").read_text())
+    (export / "channels.json").write_text(json.dumps(channels + [{"id": 5}, "C9", {"id": ["x"]},
+                                                                 {"id": "C7", "name": {"x": 1}}]))
+    (export / "users.json").write_text(json.dumps([{"id": "U1", "name": 7, "profile": "odd"}, 3, {"id": None}]))
+    day = json.loads((export / "help" / "2020-09-13.json").read_text())
+    day += [7, "text", None, {"ts": ["1"]}, {"ts": "1600000009.000100", "user": "U1", "text": {"t": 1},
+                                             "thread_ts": ["x"], "reactions": "lots", "edited": 5}]
+    (export / "help" / "2020-09-13.json").write_text(json.dumps(day))
+    summary = import_export(db, export, T)
+    assert summary.skipped["channels.json entry without an id"] == 3
+    assert summary.skipped["no ts"] == 4
+    assert summary.users == 1 and db["users"].get((T, "U1"))["name"] == "7"
+    odd = db["messages"].get((T, "C1", "1600000009.000100"))
+    assert odd["text"] == "" and odd["thread_ts"] is None and odd["reactions"] is None
