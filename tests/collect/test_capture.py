@@ -218,3 +218,12 @@ def test_malformed_payloads_never_fail_the_bot_and_store_nothing(bot, db, watche
     resp = bot.post('{"type": "event_callback", "event": ', "application/json")
     assert resp.status_code in (200, 400)
     assert db["messages"].count == 0
+
+
+def test_url_verification_challenge_is_answered(bot):
+    import json as _json
+
+    resp = bot.post(_json.dumps({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+                                 "type": "url_verification"}), "application/json")
+    assert resp.status_code == 200
+    assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in resp.text
