@@ -63,7 +63,8 @@ def pick_backend(choice: str, *, vllm_ready: bool | None = None) -> BackendName:
 
 def make_backend(choice: str, live: LiveModel, *, port: int, serving_url: str | None = None,
                  merged_dir: Path | None = None, work_dir: Path | None = None,
-                 host: str = "127.0.0.1", max_lora_rank: int = 16) -> Backend:
+                 host: str = "127.0.0.1", max_lora_rank: int = 16,
+                 continuous_batching: bool = False) -> Backend:
     """A not-yet-started backend serving ``live``; ``serving_url`` attaches to a running vLLM."""
     kind = "vllm" if serving_url else pick_backend(choice)
     if kind == "vllm":
@@ -84,4 +85,4 @@ def make_backend(choice: str, live: LiveModel, *, port: int, serving_url: str | 
 
         path = merged_model(live.base_path, live.adapter_path, root / served_name(live.name).split("/", 1)[1])
     return EmbeddedServer(path, port, name=live.name, host=host, work_dir=work_dir,
-                          merged_dir=merged_dir)
+                          merged_dir=merged_dir, continuous_batching=continuous_batching)

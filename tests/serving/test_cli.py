@@ -78,3 +78,39 @@ def test_serve_once_starts_the_embedded_server(data_dir, embedded_model_dir):
                   env={"THREADTUNE_BASE_MODEL": str(embedded_model_dir)})
     assert out.returncode == 0, out.stderr
     assert "serving threadtune/base at http://127.0.0.1:" in out.stdout
+
+
+def test_serve_reloads_on_promote_and_rollback(tmp_path, fake_llm, embedded_model_dir, settings, db):
+    """The watch loop of `threadtune serve`, one check at a time, against the vLLM stand-in."""
+    import json
+
+    from serving.vllm import VllmServer
+    from threadtune.commands.serve import reload_if_changed
+
+    s = settings.model_copy(update={"base_model": str(embedded_model_dir)})
+    server = VllmServer.attach(fake_llm.base_url)
+    current = reload_if_changed(s, db, server, (None, None))
+    assert current == (None, None) and not [r for r in fake_llm.requests if "lora" in r[1]]
+    adapters = {}
+    for v in ("v1", "v2"):
+        adapters[v] = tmp_path / v
+        adapters[v].mkdir()
+        (adapters[v] / "adapter_config.json").write_text(json.dumps({"r": 8}))
+    db["models"].insert({"team_id": s.team_id, "version": 1, "name": "v1", "base_model": str(embedded_model_dir),
+                         "adapter_path": str(adapters["v1"]), "status": "live", "promoted_at": "1"})
+    current = reload_if_changed(s, db, server, current)
+    assert current[0] == "v1" and fake_llm.served == ["threadtune/base", "threadtune/v1"]
+    db.execute("update models set status = 'retired'")
+    db["models"].insert({"team_id": s.team_id, "version": 2, "name": "v2", "base_model": str(embedded_model_dir),
+                         "adapter_path": str(adapters["v2"]), "status": "live", "promoted_at": "2"})
+    db.conn.commit()
+    current = reload_if_changed(s, db, server, current)
+    assert current[0] == "v2" and fake_llm.served == ["threadtune/base", "threadtune/v2"]
+    db.execute("update models set status = 'retired'")  # rollback to the base model
+    db.conn.commit()
+    assert reload_if_changed(s, db, server, current) == (None, None)
+    assert fake_llm.served == ["threadtune/base"]
+    fake_llm.stop()  # a failed reload keeps the old state and is retried later
+    db.execute("update models set status = 'live' where name = 'v2'")
+    db.conn.commit()
+    assert reload_if_changed(s, db, server, (None, None)) == (None, None)

@@ -69,6 +69,24 @@ def live_server(s: Settings, db, *, port: int = 0) -> Iterator[tuple[str, str]]:
         backend.stop()
 
 
+def reload_if_changed(s: Settings, db, server, current: tuple) -> tuple:  # noqa: ANN001
+    """Serve the live model when it differs from ``current`` (promote, rollback); returns the new
+    ``(name, adapter_path)``. A failed reload is reported and retried at the next check."""
+    from serving.errors import ServingError
+
+    live = live_for(s, db)
+    if (live.name, live.adapter_path) == current:
+        return current
+    console.print(f"live model changed to {live.name or 'base'}: reloading")
+    try:
+        model = server.serve_model(live.name, live.base_path, live.adapter_path)
+    except ServingError as err:
+        err_console.print(f"[bold red]reload failed:[/] {err}", highlight=False)
+        return current
+    console.print(f"serving [bold]{model}[/] at {server.base_url}")
+    return (live.name, live.adapter_path)
+
+
 def register(app: typer.Typer) -> None:
     """Add serve and ask to ``app``."""
 
@@ -84,6 +102,8 @@ def register(app: typer.Typer) -> None:
             None, "--url", help="Attach to a running vLLM at this base URL instead of starting one.",
             show_default=False),
         once: bool = typer.Option(False, "--once", help="Start, check, print the URL and stop (a smoke test)."),
+        continuous_batching: bool = typer.Option(
+            False, "--continuous-batching", help="Embedded: transformers serve --continuous-batching."),
     ) -> None:
         """Serve the live model (base + adapter) on an OpenAI-compatible API; reload on promote/rollback."""
         from serving.backend import make_backend, pick_backend
@@ -93,7 +113,7 @@ def register(app: typer.Typer) -> None:
         choice = pick_backend(backend or s.serving_backend)
         live = live_for(s, db)
         server = make_backend(choice, live, port=s.serving_port if port is None else port, serving_url=url or s.serving_url,
-                              merged_dir=s.models_dir / "merged")
+                              merged_dir=s.models_dir / "merged", continuous_batching=continuous_batching)
         with console.status(f"starting {choice} server for {live.name or 'the base model'}…"):
             server.start()
         try:
@@ -104,12 +124,7 @@ def register(app: typer.Typer) -> None:
             current = (live.name, live.adapter_path)
             while True:
                 time.sleep(WATCH_INTERVAL_S)
-                live = live_for(s, db)
-                if (live.name, live.adapter_path) != current:
-                    console.print(f"live model changed to {live.name or 'base'}: reloading")
-                    model = server.serve_model(live.name, live.base_path, live.adapter_path)
-                    current = (live.name, live.adapter_path)
-                    console.print(f"serving [bold]{model}[/] at {server.base_url}")
+                current = reload_if_changed(s, db, server, current)
         except KeyboardInterrupt:
             pass
         finally:
