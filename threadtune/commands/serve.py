@@ -112,8 +112,13 @@ def register(app: typer.Typer) -> None:
         db = open_db(s)
         choice = pick_backend(backend or s.serving_backend)
         live = live_for(s, db)
-        server = make_backend(choice, live, port=s.serving_port if port is None else port, serving_url=url or s.serving_url,
+        # THREADTUNE_SERVING_URL also tells the bot where to ask; an explicit embedded backend
+        # starts its own server rather than attaching there.
+        attach = url or (s.serving_url if choice == "vllm" or not backend else None)
+        server = make_backend(choice, live, port=s.serving_port if port is None else port, serving_url=attach,
                               merged_dir=s.models_dir / "merged", continuous_batching=continuous_batching)
+        if attach:
+            choice = "vllm, attached"
         with console.status(f"starting {choice} server for {live.name or 'the base model'}…"):
             server.start()
         try:
