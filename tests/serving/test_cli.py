@@ -114,3 +114,13 @@ def test_serve_reloads_on_promote_and_rollback(tmp_path, fake_llm, embedded_mode
     db.execute("update models set status = 'live' where name = 'v2'")
     db.conn.commit()
     assert reload_if_changed(s, db, server, (None, None)) == (None, None)
+
+
+def test_live_server_uses_a_running_server_and_names_the_live_model(settings, db, fake_llm):
+    from threadtune.commands.serve import live_server
+
+    db["models"].insert({"team_id": settings.team_id, "version": 2, "name": "v2", "base_model": "embedded",
+                         "adapter_path": "/x", "status": "live", "promoted_at": "1"})
+    s = settings.model_copy(update={"serving_url": fake_llm.base_url})
+    with live_server(s, db) as (url, model):
+        assert (url, model) == (fake_llm.base_url, "threadtune/v2")
