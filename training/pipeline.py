@@ -5,10 +5,10 @@ In-process use (the demo)::
 
     plan = plan_train(db, team, dataset="latest", preset="cpu-small", overrides={},
                       base_model=settings.base_model, models_dir=settings.models_dir)
-    job_id = queue_train(db, team, plan, created_by="demo")
-    worker.run_one(db, WorkerContext(data_dir=...))          # trains in a child process
-    report = evaluate_model(db, team, "latest", out_dir=...)  # four systems, JSON/MD/PNG
-    registry.promote(db, team, "latest")
+    job = train_now(db, team, plan, data_dir=settings.data_dir, models_dir=settings.models_dir,
+                    notifier=TerminalNotifier())                   # a child process; job["result"]["model"]
+    report = evaluate_model(db, team, job["result"]["model"], out_dir=settings.data_dir / "reports")
+    registry.promote(db, team, job["result"]["model"])             # eval-gated; RegistryError if worse
 """
 
 from __future__ import annotations
@@ -76,6 +76,24 @@ def queue_train(db: Any, team_id: str, plan: TrainPlan, *, created_by: str = "cl
 
     return jobs.enqueue(db, team_id, "train", plan.job_args(), created_by=created_by,
                         slack_channel=slack_channel, slack_ts=slack_ts)
+
+
+def train_now(db: Any, team_id: str, plan: TrainPlan, *, data_dir: Path, models_dir: Path,
+              notifier: Any = None, created_by: str = "cli") -> dict[str, Any]:
+    """Queue ``plan`` and run it in the foreground (still in a child process); returns the finished job.
+
+    Older queued train jobs run first, one at a time, as the worker would run them.
+    """
+    from training import jobs
+    from training.notify import SilentNotifier
+    from training.worker import WorkerContext, run_one
+
+    job_id = queue_train(db, team_id, plan, created_by=created_by)
+    ctx = WorkerContext(data_dir=data_dir, models_dir=models_dir, base_model=plan.base_model_spec,
+                        notifier_for=lambda job: notifier or SilentNotifier())
+    while (done := run_one(db, ctx, kinds=("train",))) is not None and done["id"] != job_id:
+        pass
+    return jobs.get(db, job_id)
 
 
 def eval_items(db: Any, team_id: str, model: dict[str, Any], *, dataset: str | None = None,

@@ -86,3 +86,13 @@ def test_eval_json_has_the_documented_schema(cli, trained, settings, tmp_path):
     for metrics in report["systems"].values():
         assert {"token_f1", "rouge_l", "fact_recall", "latency_s"} <= set(metrics)
     assert report["model"] == "v1" and (tmp_path / "r").is_dir()
+
+
+@pytest.mark.slow
+def test_train_now_runs_in_the_foreground_and_registers_a_model(cli, db, settings, tiny_model):
+    add_dataset(db, toy_pairs(6))
+    set_settings(settings.model_copy(update={"team_id": TEAM, "base_model": str(tiny_model)}))
+    out = cli("train", "--now", "--set", "max_steps=1", "--set", "max_length=128")
+    assert out.exit_code == 0, out.output
+    assert "training now: cpu-small on dataset v1" in out.output and "#1 train done → model v1" in out.output
+    assert json.loads(cli("models", "list", "--json").output)[0]["job_id"] == 1

@@ -63,22 +63,20 @@ def register(app: typer.Typer) -> None:
         db = open_db(s)
         plan = plan_train(db, s.team_id, dataset=dataset, preset=preset, overrides=parse_overrides(overrides),
                           base_model=s.base_model, models_dir=s.models_dir)
-        job_id = queue_train(db, s.team_id, plan, created_by="cli")
         cfg = plan.config
-        console.print(f"queued job {job_id}: {preset} on dataset {plan.dataset['name']} "
-                      f"({len(plan.train_rows)} train rows, {cfg.epochs:g} epochs, lr {cfg.learning_rate:.2e})")
+        summary = (f"{preset} on dataset {plan.dataset['name']} ({len(plan.train_rows)} train rows, "
+                   f"{cfg.epochs:g} epochs, lr {cfg.learning_rate:.2e})")
         if not now:
+            job_id = queue_train(db, s.team_id, plan, created_by="cli")
+            console.print(f"queued job {job_id}: {summary}")
             console.print("run `threadtune worker` to start it")
             return
-        from training import jobs
-        from training.worker import run_one
+        from training.notify import TerminalNotifier
+        from training.pipeline import train_now
 
-        ctx = _worker_context(s, terminal=True)
-        while True:  # older queued jobs run first, one at a time
-            done = run_one(db, ctx, kinds=("train",))
-            if done is None or done["id"] == job_id:
-                break
-        job = jobs.get(db, job_id)
+        console.print(f"training now: {summary}")
+        job = train_now(db, s.team_id, plan, data_dir=s.data_dir, models_dir=s.models_dir,
+                        notifier=TerminalNotifier(console))
         if job["status"] != "done":
             raise typer.Exit(1)
 
