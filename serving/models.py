@@ -30,6 +30,8 @@ EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 _MARKER = "threadtune-source.json"
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+#: threadtune shows its own progress (rich bars, Slack updates); the libraries' tqdm bars go.
+QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,10 @@ def convert_gguf(gguf: Path, out: Path, *, progress: Callable[[str], None] | Non
     os.environ.update(OFFLINE_ENV)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
+    if progress is not None:  # our spinner shows progress; transformers' tqdm bars would garble it
+        hf_logging.disable_progress_bar()
     say = progress or (lambda _msg: None)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,13 @@ def register(app: typer.Typer) -> None:
                                      help="Fresh folder for the demo's data (an earlier demo's is wiped)."),
     ) -> None:
         """Run the whole loop offline: import, curate, review, dataset, train, eval, serve, ask."""
+        import os
+
+        from serving.models import QUIET_ENV
         from threadtune.demo import DemoError, DemoOptions, run_demo
+
+        for key, value in QUIET_ENV.items():  # the demo's rich bars replace the libraries' tqdm bars
+            os.environ.setdefault(key, value)
 
         try:
             run_demo(settings(), DemoOptions(workdir=workdir.resolve(), fast=fast), console)
