@@ -141,3 +141,14 @@ def test_old_event_ids_are_pruned(db):
     ingest.first_delivery(db, "EvNEW", T)
     assert ingest.prune_events_seen(db) == 1
     assert [r[0] for r in db.execute("select event_id from events_seen")] == ["EvNEW"]
+
+
+def test_batch_mixing_new_and_changed_rows_applies_both(db):
+    ingest.upsert_message(db, T, "C1", msg("1.1", "old text"), "event")  # FTS triggers active
+    rows = [ingest.message_row(T, "C1", msg("1.1", "new text", edited={"ts": "2.0"}), "backfill"),
+            ingest.message_row(T, "C1", msg("1.2", "brand new"), "backfill"),
+            ingest.message_row(T, "C1", msg("1.3", "also new"), "backfill")]
+    assert ingest.upsert_rows(db, rows) == 3
+    assert row(db, "1.1")["text"] == "new text"
+    assert fts(db, "old") == 0 and fts(db, "brand") == 1
+    assert ingest.upsert_rows(db, rows) == 0
