@@ -267,7 +267,8 @@ def curate(db: Database, team_id: str, llm: LLM | None, *, answered_reaction: st
 
 
 @contextmanager
-def llm_session(settings: Settings, *, max_tokens: int = 512) -> Iterator[LLM]:
+def llm_session(settings: Settings, *, max_tokens: int = 512, max_attempts: int = 3,
+                continuous_batching: bool = False) -> Iterator[LLM]:
     """The curation LLM: the endpoint of ``settings.llm_base_url``, or the embedded model served on
     loopback for the duration of the ``with`` block (started here, stopped on exit)."""
     import openai
@@ -284,7 +285,7 @@ def llm_session(settings: Settings, *, max_tokens: int = 512) -> Iterator[LLM]:
                     f"cannot list models at {settings.llm_base_url} ({err}); set THREADTUNE_LLM_MODEL"
                 ) from None
         try:
-            yield LLM(client, model, max_tokens=max_tokens)
+            yield LLM(client, model, max_tokens=max_tokens, max_attempts=max_attempts)
         finally:
             client.close()
         return
@@ -292,17 +293,17 @@ def llm_session(settings: Settings, *, max_tokens: int = 512) -> Iterator[LLM]:
     from serving.models import resolve
 
     model_dir = resolve(settings.base_model, settings.models_dir).path
-    with EmbeddedServer(model_dir, name="curation") as server:
+    with EmbeddedServer(model_dir, name="curation", continuous_batching=continuous_batching) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="threadtune", timeout=600, max_retries=0)
         try:
-            yield LLM(client, server.model, max_tokens=max_tokens)
+            yield LLM(client, server.model, max_tokens=max_tokens, max_attempts=max_attempts)
         finally:
             client.close()
 
 
 def run_curate(settings: Settings, db: Database, *, team_id: str | None = None, use_llm: bool = True,
                limit: int | None = None, concurrency: int = 1, progress: Progress | None = None,
-               max_tokens: int = 512) -> CurateReport:
+               max_tokens: int = 512, max_attempts: int = 3) -> CurateReport:
     """A whole curate run as the CLI, the bot and the demo do it (the LLM started and stopped here)."""
     team = team_id or settings.team_id
     report = CurateReport()
@@ -311,6 +312,6 @@ def run_curate(settings: Settings, db: Database, *, team_id: str | None = None, 
     if not use_llm or not sources:  # nothing new: no model server to start
         return curate(db, team, None, answered_reaction=settings.answered_reaction,
                       progress=progress, sources=sources, report=report)
-    with llm_session(settings, max_tokens=max_tokens) as llm:
+    with llm_session(settings, max_tokens=max_tokens, max_attempts=max_attempts) as llm:
         return curate(db, team, llm, answered_reaction=settings.answered_reaction,
                       concurrency=concurrency, progress=progress, sources=sources, report=report)

@@ -285,18 +285,21 @@ class LLM:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 reply = self.complete(attempt_messages, schema)
-                return parse(reply)
-            except LLMOutputError as err:
-                last = err
-                # Remind the model of the format; the source stays data, in its original message.
-                attempt_messages = [*messages, {"role": "assistant", "content": str(err)[:200]},
-                                    {"role": "user", "content": "Reply again with the JSON object "
-                                     "only, in the shape the instructions give."}]
             except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as err:
                 last = LLMError(f"the curation endpoint failed ({type(err).__name__}: {err}); check "
                                 "that it is running, or unset THREADTUNE_LLM_BASE_URL to use the "
                                 "embedded model")
-            log.debug("attempt %d/%d failed: %s", attempt, self.max_attempts, last)
+                continue
+            try:
+                return parse(reply)
+            except LLMOutputError as err:
+                last = err
+                log.debug("attempt %d/%d: %s", attempt, self.max_attempts, err)
+                # Show the model its own reply and ask again; the source stays data, where it was.
+                attempt_messages = [*messages, {"role": "assistant", "content": reply[:2000]},
+                                    {"role": "user", "content": "That reply was not the JSON object "
+                                     "asked for. Reply again with the JSON object only, in the shape "
+                                     "the instructions give."}]
         assert last is not None
         raise last
 
