@@ -136,3 +136,69 @@ def test_kill_9_during_dataset_creation_leaves_no_partial_version(tmp_path):
     again = create_dataset(db, "T0FAKE", created_by="rerun")
     assert again["id"] == ds["id"] and db["datasets"].count == 1
     assert [d["id"] for d in list_datasets(db, "T0FAKE")] == [ds["id"]]
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_curation_batch_then_rerun_has_no_duplicates(tmp_path):
+    from tests.curation.helpers import add_thread, add_user
+    from tests.fakes.llm import FakeLLM, Reply, pairs_json
+
+    data = tmp_path / "data"
+    data.mkdir()
+    db_path = data / "threadtune.db"
+    db = connect(db_path)
+    add_user(db, "U1", "Alice", team_id="T0FAKE")
+    add_user(db, "U2", "Bob", team_id="T0FAKE")
+    n = 40
+    for i in range(n):
+        add_thread(db, "C0HELP", f"{1700000000 + i * 100}.000100",
+                   ("U1", f"How do I configure widget {i} on the staging cluster?"),
+                   [("U2", f"Set widget{i}.enabled=true in config {i}.yaml and restart.")], team_id="T0FAKE")
+    db.close()
+
+    def respond(body):
+        text = json.dumps(body)
+        i = next((k for k in range(n - 1, -1, -1) if f"widget {k}" in text or f"widget{k}" in text), 0)
+        if "rewrite" in text.lower() or "standalone" in text.lower():
+            return Reply(json.dumps({"question": f"How do I configure widget {i}?",
+                                     "answer": f"Set widget{i}.enabled=true in config {i}.yaml and restart."}),
+                         delay_s=0.05)
+        return Reply(pairs_json((f"How do I configure widget {i} on staging?",
+                                 f"Set widget{i}.enabled=true in config {i}.yaml and restart.")), delay_s=0.05)
+
+    with FakeLLM(responder=respond) as llm:
+        env_extra = ["--data-dir", str(data)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("THREADTUNE_", "SLACK_"))}
+        env.update({"THREADTUNE_TEAM_ID": "T0FAKE", "THREADTUNE_LLM_BASE_URL": llm.base_url,
+                    "THREADTUNE_LLM_MODEL": "fake", "HF_HUB_OFFLINE": "1"})
+        cmd = [sys.executable, "-m", "threadtune.cli", *env_extra, "curate"]
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done = connect(db_path).execute("select count(*) from curated_sources").fetchone()[0]
+            if done >= 5 or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "curate finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        check_consistent(db_path)
+        db = connect(db_path)
+        partial = db.execute("select count(*) from curated_sources").fetchone()[0]
+        assert 0 < partial < n
+        # every source marked done has its candidates; no candidate lacks its sources
+        orphans = db.execute("select count(*) from candidates c where not exists (select 1 from "
+                             "candidate_sources s where s.candidate_id = c.id)").fetchone()[0]
+        assert orphans == 0
+        db.close()
+        rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr
+        again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stderr
+    db = connect(db_path)
+    assert db.execute("select count(*) from curated_sources").fetchone()[0] >= n
+    dupes = db.execute("select count(*) from (select dedup_key from candidates group by dedup_key "
+                       "having count(*) > 1)").fetchone()[0]
+    assert dupes == 0
+    per_thread = db.execute("select count(distinct s.ts) from candidate_sources s").fetchone()[0]
+    assert per_thread >= n
