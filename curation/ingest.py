@@ -106,29 +106,39 @@ def _clean(text: str) -> str:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+def _reactions(value: Any) -> list[dict] | None:
+    if not isinstance(value, list):
+        return None
+    return [{"name": str(r.get("name")),
+             "users": [u for u in r.get("users") or [] if isinstance(u, str)]
+             if isinstance(r.get("users"), list) else [],
+             "count": _int(r.get("count")) or len(r.get("users") or [])}
+            for r in value if isinstance(r, dict) and r.get("name")]
+
+
 def message_row(team_id: str, channel_id: str, msg: dict[str, Any], source: str, *,
                 answered_reaction: str = "white_check_mark", at: str | None = None) -> tuple:
     """The ``messages`` row (a tuple in ``_COLUMNS`` order) for a Slack message object.
     Fields of the wrong type are dropped, never fatal: exports in the wild are untidy."""
-    at = at or now()
-    reactions = msg.get("reactions")
-    if isinstance(reactions, list):
-        reactions = [{"name": str(r.get("name")),
-                      "users": [u for u in r.get("users") or [] if isinstance(u, str)]
-                      if isinstance(r.get("users"), list) else [],
-                      "count": _int(r.get("count")) or len(r.get("users") or [])}
-                     for r in reactions if isinstance(r, dict) and r.get("name")]
-    else:
-        reactions = None
-    edited = msg.get("edited")
-    text = msg.get("text")
+    # Written for speed (an import calls it once per message): plain strings take the short path.
+    get = msg.get
+    reactions = _reactions(get("reactions")) if "reactions" in msg else None
+    edited = get("edited")
+    text, thread_ts, user = get("text"), get("thread_ts"), get("user")
+    subtype, bot_id, replies = get("subtype"), get("bot_id"), get("reply_count")
+    stamp = at or now()
     return (
-        team_id, channel_id, str(msg["ts"]), _str(msg.get("thread_ts")), _str(msg.get("user")),
-        _clean(text) if isinstance(text, str) else "", _str(msg.get("subtype")), _str(msg.get("bot_id")),
-        _int(msg.get("reply_count")), _answered(reactions, answered_reaction),
+        team_id, channel_id, str(msg["ts"]),
+        thread_ts if thread_ts.__class__ is str and thread_ts else _str(thread_ts),
+        user if user.__class__ is str and user else _str(user),
+        text if text.__class__ is str else "",
+        subtype if subtype is None or subtype.__class__ is str else _str(subtype),
+        bot_id if bot_id is None or bot_id.__class__ is str else _str(bot_id),
+        replies if replies.__class__ is int else _int(replies),
+        _answered(reactions, answered_reaction) if reactions else 0,
         dumps(reactions) if reactions is not None else None,
-        _str(edited.get("ts")) if isinstance(edited, dict) else None,
-        0, source, at, at,
+        _str(edited.get("ts")) if edited.__class__ is dict else None,
+        0, source, stamp, stamp,
     )
 
 
