@@ -34,6 +34,27 @@ class Draft:
     scores: dict[str, checks.Check] | None = None
 
 
+_SENTENCE = re.compile(r"(?<=[.?!])\s+|\n+")
+
+
+def question_of(root: str, limit: int = checks.QUESTION_CHARS[1]) -> str:
+    """The question of a root message: all of it when short, else its longest question sentence
+    (or its opening) within ``limit`` characters, so that a long post still yields a pair."""
+    root = root.strip()
+    if len(root) <= limit:
+        return root
+    parts = [p.strip() for p in _SENTENCE.split(root) if p and p.strip() and "```" not in p]
+    asks = [p for p in parts if p.endswith("?") and len(p) <= limit]
+    if asks:
+        return max(asks, key=len)
+    opening = ""
+    for p in parts:
+        if len(opening) + len(p) + 1 > limit:
+            break
+        opening = f"{opening} {p}".strip()
+    return opening or root[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
 def reply_score(turn: Turn, position: int) -> float:
     """How likely a reply is to be the answer: length, code, links; thanks-notes score low."""
     text = turn.text.strip()
@@ -70,7 +91,7 @@ def draft(transcript: Transcript) -> Draft | None:
         return None
     answer, method = found
     return Draft(
-        question=transcript.root.text.strip(),
+        question=question_of(transcript.root.text),
         answer=answer.text.strip(),
         source_ts=(transcript.root.ts, answer.ts),
         method=method,

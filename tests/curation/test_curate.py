@@ -179,3 +179,13 @@ def test_find_sources_skips_threads_without_other_replies(db):
     add_thread(db, "C1", "1700001000.000100", ("U1", "Anyone?"), [("U1", "bump")])
     assert [s.kind for s in find_sources(db, TEAM)] == ["thread"]
     assert curate(db, TEAM, None).candidates == {}
+
+
+def test_long_root_message_yields_its_question_sentence():
+    from curation.deterministic import question_of
+
+    root = "Hi folks. " + "I ran a model and it failed with a long trace. " * 12 + \
+        "How do I fix the MethodError in Econometrics.jl? Thanks"
+    assert question_of(root) == "How do I fix the MethodError in Econometrics.jl?"
+    assert question_of("Short question?") == "Short question?"
+    assert len(question_of("word " * 300)) <= 400
