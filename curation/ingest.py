@@ -15,7 +15,7 @@ these functions, so the rules hold everywhere:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlite_utils import Database
@@ -61,6 +61,12 @@ WHERE messages.deleted = 0 AND (
   OR (excluded.reactions IS NOT NULL AND messages.reactions IS NOT excluded.reactions)
   OR messages.subtype IS NOT excluded.subtype)
 """
+
+
+def _tx(db: Database) -> AbstractContextManager:
+    """A write transaction, or nothing when the caller holds one already: its rollback covers
+    ours, and the savepoint a nested transaction would open costs a live event two statements."""
+    return nullcontext() if db.conn.in_transaction else transaction(db)
 
 
 # --- pure: Slack objects to rows ----------------------------------------------------------------
@@ -164,7 +170,7 @@ def upsert_channels(db: Database, team_id: str, channels: Iterable[dict[str, Any
     at = now()
     rows = [(team_id, c["id"], c.get("name") or c["id"], int(bool(c.get("is_private"))),
              int(bool(c.get("is_im"))), at) for c in channels]
-    with transaction(db):
+    with _tx(db):
         db.conn.executemany(
             "INSERT INTO channels (team_id, id, name, is_private, is_im, watched, created_at) "
             "VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (team_id, id) DO UPDATE SET "
@@ -185,7 +191,7 @@ def upsert_channel(db: Database, team_id: str, channel_id: str, name: str | None
 def set_watched(db: Database, team_id: str, channel_id: str, watched: bool, by: str,
                 name: str | None = None) -> None:
     """Watch or unwatch a channel (creating its row when needed)."""
-    with transaction(db):
+    with _tx(db):
         if name or not db.execute("select 1 from channels where team_id = ? and id = ?",
                                   [team_id, channel_id]).fetchone():
             upsert_channel(db, team_id, channel_id, name)
@@ -224,7 +230,7 @@ def upsert_rows(db: Database, rows: list[tuple]) -> int:
     """Bulk-write message rows from :func:`message_row`; returns how many rows changed."""
     if not rows:
         return 0
-    with transaction(db):
+    with _tx(db):
         # Plain inserts first: SQLite's DO UPDATE path costs about twice as much per row even when
         # nothing conflicts. Only a batch where some key already existed takes the merge pass
         # (rows inserted just now match themselves there and are left alone by its WHERE).
@@ -271,7 +277,7 @@ def deferred_fts(db: Database) -> Iterator[None]:
 def upsert_message(db: Database, team_id: str, channel_id: str, msg: dict[str, Any], source: str,
                    *, answered_reaction: str = "white_check_mark") -> bool:
     """Store one Slack message (new or redelivered) and link it to its thread; True if it changed."""
-    with transaction(db):
+    with _tx(db):
         changed = upsert_rows(db, [message_row(team_id, channel_id, msg, source,
                                                answered_reaction=answered_reaction)])
         thread_ts = _str(msg.get("thread_ts"))
@@ -310,7 +316,7 @@ def apply_delete(db: Database, team_id: str, channel_id: str, ts: str, *,
     With ``tombstone`` a message that was never stored is recorded as deleted, so that a later
     import of an older export cannot bring its text back.
     """
-    with transaction(db):
+    with _tx(db):
         row = db.execute("select thread_ts from messages where team_id = ? and channel_id = ? "
                          "and ts = ?", [team_id, channel_id, ts]).fetchone()
         at = now()
@@ -348,7 +354,7 @@ def mark_derived_stale(db: Database, team_id: str, channel_id: str, ts: str, rea
                        actor: str = "system", via: str = "system") -> list[int]:
     """Mark every candidate with a ``message`` source at ``(channel_id, ts)`` stale, with one
     ``reviews`` row (action ``stale``) each; returns the ids newly marked."""
-    with transaction(db):
+    with _tx(db):
         ids = [r[0] for r in db.execute(
             "select distinct c.id from candidate_sources s join candidates c on c.id = s.candidate_id "
             "where s.team_id = ? and s.kind = 'message' and s.channel_id = ? and s.ts = ? "
@@ -367,7 +373,7 @@ def apply_reaction(db: Database, team_id: str, channel_id: str, ts: str, name: s
                    *, added: bool, answered_reaction: str) -> bool:
     """Record a reaction added or removed; the answered flag follows ``answered_reaction``.
     Returns False when the message is not stored (or deleted)."""
-    with transaction(db):
+    with _tx(db):
         row = db.execute("select reactions from messages where team_id = ? and channel_id = ? "
                          "and ts = ? and deleted = 0", [team_id, channel_id, ts]).fetchone()
         if row is None:
@@ -409,7 +415,7 @@ def first_delivery(db: Database, event_id: str | None, team_id: str, *, scope: s
     if not event_id:
         return True
     key = f"{scope}:{event_id}" if scope else event_id
-    with transaction(db):
+    with _tx(db):
         cur = db.execute("insert or ignore into events_seen (event_id, team_id, received_at) "
                          "values (?, ?, ?)", [key, team_id, now()])
     return cur.rowcount == 1
@@ -420,5 +426,5 @@ def prune_events_seen(db: Database, *, older_than_days: int = 7) -> int:
     import datetime as dt
 
     cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)).isoformat(timespec="seconds")
-    with transaction(db):
+    with _tx(db):
         return db.execute("delete from events_seen where received_at < ?", [cutoff]).rowcount
