@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_sdk import WebClient
@@ -45,6 +46,7 @@ PRUNE_EVERY = 1000  # events between prunings of old event ids
 def register(app, ctx: BotContext) -> None:
     """Add the capture middleware to ``app``."""
     users = UserResolver(ctx)
+    parents = ParentFetcher(ctx)
 
     @app.middleware
     def capture_events(body: dict, context, next):  # noqa: ANN001, A002 (bolt injects by name)
@@ -59,7 +61,54 @@ def register(app, ctx: BotContext) -> None:
                 user_id = None
             if user_id and context.client is not None:
                 users.ensure(context.client, body.get("team_id") or "", user_id)
+                parents.ensure(context.client, body)
         next()
+
+
+class ParentFetcher:
+    """A reply whose thread began before the channel was watched: fetch the thread's first
+    message (``conversations.replies``, off the request path), so the stored thread is whole."""
+
+    def __init__(self, ctx: BotContext) -> None:
+        self.ctx = ctx
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadtune-parents")
+        self._pending: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def ensure(self, client: WebClient, body: dict[str, Any]) -> None:
+        """Queue a fetch when ``body`` stored a reply whose parent is not stored."""
+        team_id, event = body.get("team_id"), body.get("event") or {}
+        channel, ts, parent = event.get("channel"), event.get("ts"), event.get("thread_ts")
+        if event.get("subtype") in ("message_changed", "message_deleted") or not (
+                isinstance(parent, str) and isinstance(channel, str) and parent != ts):
+            return
+        db = self.ctx.db()
+        if _stored(db, team_id, channel, parent) or not _stored(db, team_id, channel, str(ts)):
+            return
+        key = (team_id, channel, parent)
+        with self._lock:
+            if key in self._pending:
+                return
+            self._pending.add(key)
+        self._pool.submit(self._fetch, client, key)
+
+    def _fetch(self, client: WebClient, key: tuple[str, str, str]) -> None:
+        team_id, channel, parent = key
+        try:
+            page = client.conversations_replies(channel=channel, ts=parent, limit=1)
+            first = (page.get("messages") or [None])[0]
+            if isinstance(first, dict) and str(first.get("ts")) == parent and not (
+                    first.get("bot_id") or ingest.skip_reason(first)):
+                db = self.ctx.db()
+                with _WRITE_LOCK, transaction(db):
+                    ingest.upsert_message(db, team_id, channel, first, "event",
+                                          answered_reaction=self.ctx.settings.answered_reaction)
+                    ingest.link_reply(db, team_id, channel, parent)
+        except Exception:  # the reply is stored; a missing parent is a gap, not a failure
+            log.exception("fetching the parent of thread %s in %s failed", parent, channel)
+        finally:
+            with self._lock:
+                self._pending.discard(key)
 
 
 def ignore_event(ack) -> None:  # noqa: ANN001

@@ -227,3 +227,20 @@ def test_url_verification_challenge_is_answered(bot):
                                  "type": "url_verification"}), "application/json")
     assert resp.status_code == 200
     assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in resp.text
+
+
+def test_reply_to_a_thread_begun_before_watching_fetches_its_parent(bot, db, watched, fake_slack):
+    parent = {"type": "message", "user": "U1", "text": "Old question?", "ts": "1700000001.000100",
+              "thread_ts": "1700000001.000100", "reply_count": 1}
+    fake_slack.replies[("C1", "1700000001.000100")] = [parent]
+    bot.message("C1", "U2", "Late answer.", "1700000002.000100", thread_ts="1700000001.000100")
+    fake_slack.wait_for("conversations.replies")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "1700000001.000100" not in texts(db):
+        time.sleep(0.02)
+    assert texts(db) == {"1700000001.000100": "Old question?", "1700000002.000100": "Late answer."}
+    from curation.store import status_counts
+    assert status_counts(db, T)["threads"] == 1
+    bot.message("C1", "U2", "Another.", "1700000003.000100", thread_ts="1700000001.000100")
+    time.sleep(0.2)
+    assert fake_slack.count("conversations.replies") == 1
