@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.context import BotContext
 from bot.users import UserResolver
@@ -104,7 +105,9 @@ class ParentFetcher:
                     ingest.upsert_message(db, team_id, channel, first, "event",
                                           answered_reaction=self.ctx.settings.answered_reaction)
                     ingest.link_reply(db, team_id, channel, parent)
-        except Exception:  # the reply is stored; a missing parent is a gap, not a failure
+        except SlackApiError as err:  # the reply is stored; a missing parent is a gap, not a failure
+            log.info("parent %s in %s not fetched: %s", parent, channel, err.response.get("error"))
+        except Exception:
             log.exception("fetching the parent of thread %s in %s failed", parent, channel)
         finally:
             with self._lock:
