@@ -4,11 +4,14 @@ is updated in place with ``chat.update`` (at most every ``min_interval_s``) and 
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from training.jobs import describe
+
+log = logging.getLogger(__name__)
 
 
 class Notifier(Protocol):
@@ -84,11 +87,16 @@ class SlackNotifier:
         self._last: float | None = None
 
     def _send(self, job: dict[str, Any], text: str) -> None:
-        if self.ts is None:
-            self.ts = self.client.chat_postMessage(channel=self.channel, text=text)["ts"]
-        else:
-            self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
         self._last = self.clock()
+        try:
+            if self.ts is None:
+                self.ts = self.client.chat_postMessage(channel=self.channel, text=text)["ts"]
+            else:
+                self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
+        except (SlackApiError, SlackClientError, OSError) as err:  # Slack trouble never stops a job
+            log.warning("job %s: Slack status update failed: %s", job.get("id"), err)
 
     def start(self, job: dict[str, Any]) -> None:
         self._send(job, f":hourglass_flowing_sand: {describe(job)}")
@@ -102,6 +110,11 @@ class SlackNotifier:
     def finish(self, job: dict[str, Any], *, files: list[Path] | None = None) -> None:
         icon = {"done": ":white_check_mark:", "cancelled": ":no_entry_sign:"}.get(job["status"], ":x:")
         self._send(job, f"{icon} {describe(job)}")
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
         for path in files or []:
-            self.client.files_upload_v2(channel=self.channel, thread_ts=self.ts, file=str(path),
-                                        filename=Path(path).name, title=Path(path).name)
+            try:
+                self.client.files_upload_v2(channel=self.channel, thread_ts=self.ts, file=str(path),
+                                            filename=Path(path).name, title=Path(path).name)
+            except (SlackApiError, SlackClientError, OSError) as err:
+                log.warning("job %s: uploading %s to Slack failed: %s", job.get("id"), path, err)

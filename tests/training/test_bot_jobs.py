@@ -115,3 +115,12 @@ def test_an_eval_queued_from_slack_ends_with_the_scores_and_the_chart(bot, train
     assert "#1 eval done" in fake_slack.calls_for("chat.update")[-1].params["text"]
     complete = fake_slack.calls_for("files.completeUploadExternal")[-1].params
     assert complete["channel_id"] == "C0OPS" and json.loads(complete["files"])[0]["title"].endswith(".png")
+
+
+def test_slack_errors_do_not_stop_the_job(fake_slack):
+    notifier = SlackNotifier(_client(fake_slack), "C0OPS", None, min_interval_s=0)
+    job = {"id": 8, "kind": "train", "status": "running", "progress": {}, "result": {}, "error": None}
+    notifier.start(job)
+    fake_slack.fail("chat.update", error="message_not_found", times=5)
+    notifier.progress(job, {"step": 1, "total": 2})  # logged, not raised
+    notifier.finish({**job, "status": "done"})
