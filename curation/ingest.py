@@ -14,6 +14,7 @@ these functions, so the rules hold everywhere:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
@@ -112,6 +113,17 @@ def _clean(text: str) -> str:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` as valid UTF-8: a lone surrogate (possible in JSON, impossible in SQLite's UTF-8)
+    becomes ``?``; everything else, right-to-left marks and zero-width joiners included, stays."""
+    if text.isascii() or not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _reactions(value: Any) -> list[dict] | None:
     if not isinstance(value, list):
         return None
@@ -137,7 +149,7 @@ def message_row(team_id: str, channel_id: str, msg: dict[str, Any], source: str,
         team_id, channel_id, str(msg["ts"]),
         thread_ts if thread_ts.__class__ is str and thread_ts else _str(thread_ts),
         user if user.__class__ is str and user else _str(user),
-        text if text.__class__ is str else "",
+        clean_text(text) if text.__class__ is str else "",
         subtype if subtype is None or subtype.__class__ is str else _str(subtype),
         bot_id if bot_id is None or bot_id.__class__ is str else _str(bot_id),
         replies if replies.__class__ is int else _int(replies),
@@ -303,7 +315,7 @@ def apply_edit(db: Database, team_id: str, channel_id: str, ts: str, text: str,
     cur = db.execute(
         "update messages set text = ?, edited_ts = ?, updated_at = ? where team_id = ? and "
         "channel_id = ? and ts = ? and deleted = 0 and coalesce(edited_ts, '') <= ?",
-        [text, edited_ts, now(), team_id, channel_id, ts, edited_ts or ""],
+        [clean_text(text), edited_ts, now(), team_id, channel_id, ts, edited_ts or ""],
     )
     return cur.rowcount > 0
 

@@ -152,3 +152,11 @@ def test_batch_mixing_new_and_changed_rows_applies_both(db):
     assert row(db, "1.1")["text"] == "new text"
     assert fts(db, "old") == 0 and fts(db, "brand") == 1
     assert ingest.upsert_rows(db, rows) == 0
+
+
+def test_lone_surrogates_are_replaced_and_other_unicode_kept(db):
+    odd = "\u202eمرحبا\u200b\u200d🧑🏽‍💻 nul\x00"
+    ingest.upsert_message(db, T, "C1", msg("1.1", odd + " \udcff"), "event")
+    assert row(db, "1.1")["text"] == odd + " ?"
+    ingest.apply_edit(db, T, "C1", "1.1", "edit \ud800", "2.0")
+    assert row(db, "1.1")["text"] == "edit ?"
