@@ -7,8 +7,7 @@ the listener posts a placeholder reply in the thread, then hands the question to
 (citations, verified badge, footer, buttons). A timeout or a server error ends as a friendly
 message with a Retry button, never as silence.
 
-Feedback: 👎 opens a modal for the correct answer, which becomes a candidate pair (origin
-``feedback``) for review; 👍 on an answer no approved pair covers offers reviewers "Save as FAQ".
+Feedback (👍/👎, corrections, "Save as FAQ") lives in ``bot/answer_feedback.py``.
 """
 
 from __future__ import annotations
@@ -27,11 +26,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import answer_blocks as ab
+from bot import answer_feedback
 from bot.answer_prompt import live_model, prepare
 from bot.context import BotContext
-from bot.roles import has_role, refusal
 from bot.slash import SlashRequest
-from curation.candidates import add_candidate
 from curation.ingest import first_delivery, is_watched
 from curation.store import now, status_counts, transaction
 from serving.client import ModelClient
@@ -251,44 +249,6 @@ class Answerer:
             log.warning("chat.postEphemeral failed: %s", err.response.get("error"))
 
 
-# --- feedback ------------------------------------------------------------------------------------
-
-
-def _answer_row(db: Any, team_id: str, value: str) -> dict[str, Any] | None:
-    try:
-        answer_id = int(value)
-    except (TypeError, ValueError):
-        return None
-    rows = list(db.query("select * from answers where id = ? and team_id = ?", [answer_id, team_id]))
-    return rows[0] if rows else None
-
-
-def record_feedback(db: Any, answer: dict[str, Any], user_id: str, rating: int,
-                    correction: str | None = None, candidate_id: int | None = None) -> bool:
-    """Store one user's rating of one answer (a second click changes it). True on the first 👍/👎
-    of this user for this answer."""
-    with transaction(db):
-        existed = db.execute("select 1 from feedback where answer_id = ? and user_id = ?",
-                             [answer["id"], user_id]).fetchone() is not None
-        db.execute(
-            "insert into feedback (team_id, answer_id, user_id, rating, correction, candidate_id, "
-            "created_at) values (?, ?, ?, ?, ?, ?, ?) on conflict(answer_id, user_id) do update set "
-            "rating = excluded.rating, correction = coalesce(excluded.correction, correction), "
-            "candidate_id = coalesce(excluded.candidate_id, candidate_id)",
-            [answer["team_id"], answer["id"], user_id, rating, correction, candidate_id, now()])
-    return not existed
-
-
-def feedback_candidate(db: Any, answer: dict[str, Any], user_id: str, answer_text: str,
-                       evidence: str) -> int:
-    """A candidate pair (origin ``feedback``) for review, sourced from the asking thread."""
-    added = add_candidate(
-        db, answer["team_id"], answer["question"], answer_text, origin="feedback",
-        sources=[{"kind": "message", "channel_id": answer["channel_id"], "ts": answer["thread_ts"]}],
-        evidence=evidence, created_by=user_id,
-    )
-    return added.id
-
 
 def status(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
     """Counts of messages, candidates, datasets and models; the live model; 👍/👎 per model."""
@@ -373,105 +333,4 @@ def register(app, ctx: BotContext) -> None:
         ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
         answerer.ask(client, q, placeholder_ts=ts)
 
-    def _team(body: dict) -> str:
-        return (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""
-
-    @app.action(ab.ACTION_UP)
-    def on_up(ack, body, client, action):  # noqa: ANN001
-        ack()
-        db = ctx.db()
-        user = body["user"]["id"]
-        answer = _answer_row(db, _team(body), action.get("value"))
-        if answer is None:
-            return
-        first = record_feedback(db, answer, user, +1)
-        _ephemeral_to(client, answer, user, "Thanks for the feedback! :+1:")
-        if first and not answer["verified"] and not _offered(db, answer["id"]):
-            _offer_save(ctx, client, answer, user)
-
-    @app.action(ab.ACTION_DOWN)
-    def on_down(ack, body, client, action):  # noqa: ANN001
-        ack()
-        db = ctx.db()
-        user = body["user"]["id"]
-        answer = _answer_row(db, _team(body), action.get("value"))
-        if answer is None:
-            return
-        record_feedback(db, answer, user, -1)
-        client.views_open(trigger_id=body["trigger_id"], view=ab.correction_modal(
-            answer["id"], answer["question"], answer["answer"], answer["channel_id"]))
-
-    @app.view(ab.CORRECTION_VIEW)
-    def on_correction(ack, body, view, client):  # noqa: ANN001
-        values = view.get("state", {}).get("values", {})
-        text = ((values.get(ab.CORRECTION_BLOCK) or {}).get(ab.CORRECTION_INPUT) or {}).get("value") or ""
-        if len(text.strip()) < 2:
-            ack(response_action="errors", errors={ab.CORRECTION_BLOCK: "Write the correct answer."})
-            return
-        ack()
-        try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-        except ValueError:
-            meta = {}
-        db = ctx.db()
-        user = body["user"]["id"]
-        answer = _answer_row(db, _team(body), meta.get("answer_id"))
-        if answer is None:
-            return
-        cid = feedback_candidate(db, answer, user, text.strip(),
-                                 f"👎 correction by <@{user}> of answer {answer['id']} "
-                                 f"(model {answer['model']}): {answer['answer']}")
-        record_feedback(db, answer, user, -1, correction=text.strip(), candidate_id=cid)
-        _ephemeral_to(client, answer, user, f"Thanks! Your correction is queued for review "
-                      f"(candidate #{cid}); once approved it goes into the next dataset.")
-
-    @app.action(ab.ACTION_SAVE_FAQ)
-    def on_save_faq(ack, body, client, action, respond):  # noqa: ANN001
-        ack()
-        user = body["user"]["id"]
-        if not has_role(ctx.settings, user, "reviewer", client):
-            respond(refusal(ctx.settings, "reviewer", "save answers as FAQs"), replace_original=False)
-            return
-        db = ctx.db()
-        answer = _answer_row(db, _team(body), action.get("value"))
-        if answer is None:
-            return
-        cid = feedback_candidate(db, answer, user, answer["answer"],
-                                 f"👍 answer {answer['id']} (model {answer['model']}) saved as FAQ by <@{user}>")
-        respond(f":white_check_mark: Saved as candidate #{cid}; it goes through review like any pair.",
-                replace_original=True)
-
-
-def _offered(db: Any, answer_id: int) -> bool:
-    return db.execute("select 1 from audit where action = 'offer_save_faq' and target = ?",
-                      [str(answer_id)]).fetchone() is not None
-
-
-def _offer_save(ctx: BotContext, client: WebClient, answer: dict[str, Any], user: str) -> None:
-    """Offer "Save as FAQ" in the review channel (or to the clicking reviewer), once per answer."""
-    from curation.store import audit
-
-    blocks = ab.save_faq_blocks(answer["id"], answer["question"], answer["answer"])
-    try:
-        if ctx.settings.review_channel:
-            client.chat_postMessage(channel=ctx.settings.review_channel, blocks=blocks,
-                                    text="An answer was marked helpful: save it as a FAQ?")
-        elif has_role(ctx.settings, user, "reviewer", client):
-            client.chat_postEphemeral(channel=answer["channel_id"], user=user, blocks=blocks,
-                                      text="Save this answer as a FAQ?")
-        else:
-            return
-    except SlackApiError as err:
-        log.warning("offering Save as FAQ failed: %s", err.response.get("error"))
-        return
-    db = ctx.db()
-    with transaction(db):
-        audit(db, answer["team_id"], user, "offer_save_faq", str(answer["id"]), via="slack")
-
-
-def _ephemeral_to(client: WebClient, answer: dict[str, Any], user: str, text: str) -> None:
-    try:
-        client.chat_postEphemeral(channel=answer["channel_id"], user=user, text=text,
-                                  thread_ts=answer["thread_ts"])
-    except SlackApiError as err:
-        log.warning("chat.postEphemeral failed: %s", err.response.get("error"))
+    answer_feedback.register(app, ctx)
