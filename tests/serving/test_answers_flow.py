@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.conftest import MEMBER, REVIEWER
 from tests.serving.conftest import WATCHED, approve_pair, watch
 
@@ -277,3 +279,19 @@ def test_a_100kb_mention_is_answered_from_a_bounded_prompt(answer_bot, fake_slac
     assert "answer_up" in _text(final_update(fake_slack))
     assert len(fake_llm.chat_requests()[0]["messages"][-1]["content"]) <= 4000
     assert len(db.execute("select question from answers").fetchone()[0]) <= 4000
+
+
+@pytest.mark.slow
+def test_mention_answered_by_the_real_embedded_model(answer_bot_factory, answer_settings, fake_slack, db,
+                                                     embedded_model_dir, tmp_path):
+    from serving.embedded import EmbeddedServer
+
+    watch(db)
+    with EmbeddedServer(embedded_model_dir, work_dir=tmp_path / "srv") as server:
+        sender = answer_bot_factory(answer_settings.model_copy(update={
+            "serving_url": server.base_url, "answer_max_tokens": 12, "answer_timeout_s": 120}))
+        mention(sender, "Say hello to the team.", "1700002000.000100")
+        final = final_update(fake_slack, timeout=150)
+    assert "answer_up" in _text(final) and "model base" in _text(final)
+    answer = db.execute("select answer, error from answers").fetchone()
+    assert answer[0] and answer[1] is None
