@@ -101,7 +101,7 @@ def _int(value: Any) -> int:
 
 
 def _str(value: Any) -> str | None:
-    return str(value) if isinstance(value, (str, int, float)) and value != "" else None
+    return clean_text(str(value)) if isinstance(value, (str, int, float)) and value != "" else None
 
 
 def _clean(text: str) -> str:

@@ -26,8 +26,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from curation.errors import ImportFormatError
-from curation.ingest import (apply_delete, deferred_fts, message_row, skip_reason, upsert_channels,
-                             upsert_rows, upsert_users)
+from curation.ingest import (apply_delete, clean_text, deferred_fts, message_row, skip_reason,
+                             upsert_channels, upsert_rows, upsert_users)
 from curation.store import now, transaction
 
 DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
@@ -150,6 +150,21 @@ class _Archive:
             self._zip.close()
 
 
+# JSON may escape a lone UTF-16 surrogate ("\udcff"), which no UTF-8 store can hold.
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _clean(value: Any) -> Any:
+    """``value`` with every string made valid UTF-8 (see :func:`curation.ingest.clean_text`)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(k): _clean(v) for k, v in value.items()}
+    return value
+
+
 def _load_json(archive: _Archive, name: str, kind: type) -> Any:
     data = archive.read(name)
     try:
@@ -161,6 +176,8 @@ def _load_json(archive: _Archive, name: str, kind: type) -> Any:
         raise ImportFormatError(f"{name}: not valid JSON ({err.msg} at line {err.lineno} column "
                                 f"{err.colno}); nothing was imported (fix or remove the file and "
                                 "run again)") from None
+    if _ESCAPED_SURROGATE.search(data):
+        value = _clean(value)
     if not isinstance(value, kind):
         raise ImportFormatError(f"{name}: expected a JSON {kind.__name__}, found "
                                 f"{type(value).__name__}; nothing was imported (fix or remove "

@@ -264,3 +264,13 @@ def test_hostile_listings_and_messages_are_skipped_not_fatal(db, tmp_path):
     assert summary.users == 1 and db["users"].get((T, "U1"))["name"] == "7"
     odd = db["messages"].get((T, "C1", "1600000009.000100"))
     assert odd["text"] == "" and odd["thread_ts"] is None and odd["reactions"] is None
+
+
+def test_escaped_lone_surrogates_anywhere_are_made_safe(db, tmp_path):
+    export = make_export(tmp_path / "export")
+    (export / "users.json").write_text('[{"id": "U1", "name": "ana\\udcff", "profile": {}}]')
+    (export / "random" / "2020-09-14.json").write_text(
+        '[{"type": "message", "user": "U2", "text": "bad \\ud800 and good \\ud83d\\ude00", "ts": "1600100000.000100"}]')
+    import_export(db, export, T)
+    assert db["users"].get((T, "U1"))["name"] == "ana?"
+    assert db["messages"].get((T, "C2", "1600100000.000100"))["text"] == "bad ? and good 😀"
