@@ -133,7 +133,11 @@ class _Archive:
     def read(self, name: str) -> bytes:
         """The bytes of one file; a damaged zip entry is reported by name."""
         if self._zip is None:
-            return (self.path / name).read_bytes()
+            try:
+                return (self.path / name).read_bytes()
+            except OSError as err:
+                raise ImportFormatError(f"{self.path / name}: cannot be read ({err.strerror}); "
+                                        "nothing was imported") from None
         try:
             with self._zip.open(name) as f:
                 data = f.read(self._sizes[name] + 1)
