@@ -43,7 +43,8 @@ def _target(req: SlashRequest, respond) -> str | None:  # noqa: ANN001
     return req.channel_id
 
 
-def _admin(ctx: BotContext, req: SlashRequest, client: WebClient, respond, action: str) -> bool:  # noqa: ANN001
+def _admin(ctx: BotContext, req: SlashRequest, client: WebClient, respond,  # noqa: ANN001
+           action: str) -> bool:
     if has_role(ctx.settings, req.user_id, "admin", client):
         return True
     respond(text=refusal(ctx.settings, "admin", action), response_type="ephemeral")
@@ -55,14 +56,16 @@ def _channel_name(client: WebClient, channel: str) -> tuple[str | None, str | No
     try:
         info = client.conversations_info(channel=channel)["channel"]
     except SlackApiError as err:
-        return None, f"I cannot see <#{channel}> ({err.response.get('error')}); invite me with `/invite @threadtune`."
+        return None, (f"I cannot see <#{channel}> ({err.response.get('error')}); invite me with "
+                      "`/invite @threadtune`.")
     if info.get("is_member") or info.get("is_im"):
         return info.get("name"), None
     try:
         client.conversations_join(channel=channel)
         return info.get("name"), None
     except SlackApiError:
-        return info.get("name"), "I am not a member yet: invite me with `/invite @threadtune` so that I receive its messages."
+        return info.get("name"), ("I am not a member yet: invite me with `/invite @threadtune` so "
+                                  "that I receive its messages.")
 
 
 def watch(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
