@@ -140,3 +140,10 @@ def test_backfill_of_a_channel_slack_refuses_names_the_fix(slack_settings, db, f
 
     with pytest.raises(CurationError, match="channels:history"):
         backfill_channel(db, web_client(slack_settings), T, "C404", days=1)
+
+
+def test_watching_a_channel_the_bot_cannot_see_says_to_invite_it(bot, db, fake_slack):
+    bot.command("/threadtune", "watch", user_id=ADMIN, channel_id="G0PRIVATE",
+                response_url=fake_slack.response_url())
+    assert "/invite @threadtune" in last_response(fake_slack)["text"]
+    assert is_watched(db, T, "G0PRIVATE")
