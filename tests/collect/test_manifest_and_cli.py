@@ -116,3 +116,13 @@ def test_cli_watch_channels_unwatch_and_backfill(tmp_path, fake_slack):
     assert json.loads(run_cli(tmp_path, "channels", "--json").stdout) == []
     out = run_cli(tmp_path, "watch", "#help")
     assert out.returncode == 2 and "not a channel id" in out.stderr
+
+
+def test_threadtune_bot_without_credentials_is_a_one_line_error(tmp_path):
+    env = _env(tmp_path / "data")
+    del env["SLACK_BOT_TOKEN"], env["SLACK_SIGNING_SECRET"]
+    out = subprocess.run([sys.executable, "-m", "threadtune.cli", "bot"], capture_output=True,
+                         text=True, env=env, timeout=60, cwd=tmp_path)
+    assert out.returncode == 2
+    assert "SLACK_BOT_TOKEN" in out.stderr and "SLACK_SIGNING_SECRET" in out.stderr
+    assert "Traceback" not in out.stderr
