@@ -295,3 +295,18 @@ def test_mention_answered_by_the_real_embedded_model(answer_bot_factory, answer_
     assert "answer_up" in _text(final) and "model base" in _text(final)
     answer = db.execute("select answer, error from answers").fetchone()
     assert answer[0] and answer[1] is None
+
+
+def test_streaming_updates_the_placeholder_at_most_once_a_second(answer_bot, fake_slack, fake_llm):
+    fake_llm.reply = " ".join(f"word{i}" for i in range(50))
+    fake_llm.token_delay_s = 0.05  # 2.5 s of streaming
+    started = time.monotonic()
+    mention(answer_bot, "Tell me a long story", "1700002100.000100")
+    final_update(fake_slack)
+    elapsed = time.monotonic() - started
+    updates = fake_slack.calls_for("chat.update")
+    partial = [u for u in updates if "writing" in _text(u.params)]
+    assert 1 <= len(partial) <= elapsed + 1
+    gaps = [b.at - a.at for a, b in zip(partial, partial[1:])]
+    assert all(g >= 0.9 for g in gaps)
+    assert "word49" in _text(updates[-1].params)
