@@ -14,7 +14,6 @@ from slack_sdk.errors import SlackApiError
 
 from bot.context import BotContext
 from curation.ingest import upsert_users
-from curation.store import now
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +35,20 @@ def unknown_users(db, team_id: str, user_ids: Iterable[str]) -> list[str]:
 
 def resolve_users(db, client: WebClient, team_id: str, user_ids: Iterable[str]) -> int:
     """Look up uncached users with ``users.info`` and cache them; returns how many were fetched.
-    A user Slack does not know is cached under its id, so it is not asked for again this week."""
+    A user Slack does not know is cached under its id, so it is not asked for again this week;
+    other failures are skipped and retried on the next sighting."""
     fetched = 0
     for user_id in unknown_users(db, team_id, user_ids):
         try:
             user = client.users_info(user=user_id)["user"]
         except SlackApiError as err:
             log.info("users.info %s failed: %s", user_id, err.response.get("error"))
-            user = {"id": user_id, "name": user_id, "updated": now()}
+            if err.response.get("error") != "user_not_found":
+                continue  # try again next time
+            user = {"id": user_id, "name": user_id}
+        except OSError as err:  # Slack unreachable: names are a nicety, the data is stored
+            log.info("users.info %s failed: %s", user_id, err)
+            continue
         upsert_users(db, team_id, [user])
         fetched += 1
     return fetched

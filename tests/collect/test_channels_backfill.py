@@ -147,3 +147,15 @@ def test_watching_a_channel_the_bot_cannot_see_says_to_invite_it(bot, db, fake_s
                 response_url=fake_slack.response_url())
     assert "/invite @threadtune" in last_response(fake_slack)["text"]
     assert is_watched(db, T, "G0PRIVATE")
+
+
+def test_user_lookup_caches_unknown_users_and_retries_other_failures(slack_settings, db, fake_slack):
+    from bot.users import resolve_users
+
+    client = web_client(slack_settings)
+    fake_slack.add_user("U1", "ana")
+    fake_slack.fail("users.info", error="internal_error")
+    assert resolve_users(db, client, T, ["U1", "U404"]) == 1  # U1 failed once, U404 is unknown
+    assert db["users"].get((T, "U404"))["name"] == "U404"
+    assert resolve_users(db, client, T, ["U1", "U404"]) == 1  # only U1 is asked again
+    assert db["users"].get((T, "U1"))["name"] == "ana"
