@@ -53,19 +53,27 @@ def main() -> None:
 
     rng = random.Random(7)
     topics = [(rng.choice(VERBS), rng.choice(THINGS), rng.choice(EXTRAS), f"{rng.choice(THINGS)}-{i % 97}")
-              for i in range(args.pairs)]
+              for i in range(args.pairs * 2)]
     planted_para = planted_miss = 0
     questions: list[tuple[str, str]] = []  # (question, kind)
+    new_ids: list[int] = []  # indices of topics stored as themselves
+    missed: set[tuple[str, str, str]] = set()
     for i, topic in enumerate(topics):
-        if i > 10 and i % 10 == 0:  # a paraphrase of an earlier question
-            questions.append((phrase(rng, topics[rng.randrange(i // 2, i)]), "para"))
+        if len(questions) == args.pairs:
+            break
+        if len(new_ids) > 10 and i % 10 == 0:  # a paraphrase of an earlier question
+            questions.append((phrase(rng, topics[rng.choice(new_ids[len(new_ids) // 2:])]), "para"))
             planted_para += 1
-        elif i > 10 and i % 10 == 5:  # a near-miss: an earlier question without its extra word
-            verb, thing, _, where = topics[rng.randrange(i // 2, i)]
+        elif len(new_ids) > 10 and i % 10 == 5:  # a near-miss: an earlier question minus its extra word
+            verb, thing, _, where = topics[rng.choice(new_ids[len(new_ids) // 2:])]
+            if (verb, thing, where) in missed:  # a second identical near-miss would rightly merge
+                continue
+            missed.add((verb, thing, where))
             questions.append((f"How do I {verb} the {thing} on {where}?", "miss"))
             planted_miss += 1
         else:
             questions.append((phrase(rng, topic), "new"))
+            new_ids.append(i)
 
     with tempfile.TemporaryDirectory() as tmp:
         db = connect(Path(tmp) / "bench.db")

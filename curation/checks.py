@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 QUESTION_CHARS = (10, 400)
@@ -26,7 +26,7 @@ class Check:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form stored in ``candidates.scores``."""
-        return asdict(self)
+        return {"score": self.score, "passed": self.passed, "reason": self.reason}
 
 
 # --- grounding -------------------------------------------------------------------------------
