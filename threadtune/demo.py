@@ -216,7 +216,7 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
         result.model = trained["name"]
         res = json.loads(finished["result"]) if isinstance(finished.get("result"), str) else (finished.get("result") or {})
         update(result=f"model {trained['name']} trained on {ds['name']}"
-               + (f": loss {res['first_loss']:.2f} → {res["last_loss"]:.2f}" if res.get("first_loss") and res.get("last_loss") else ""))
+               + (f": loss {res['first_loss']:.2f} → {res['last_loss']:.2f}" if res.get("first_loss") and res.get("last_loss") else ""))
 
     with steps.step("evaluate four systems", total=4) as update:
         eval_report = evaluate_model(db, team, trained["name"], out_dir=workdir / "reports",
