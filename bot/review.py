@@ -146,6 +146,25 @@ def redraw(ctx: BotContext, client: WebClient, c: dict[str, Any]) -> None:
         log.warning("could not redraw review post of candidate %s: %s", c["id"], err.response.get("error"))
 
 
+def show_stale(ctx: BotContext, client: WebClient, team_id: str, candidate_ids: list[int]) -> int:
+    """Tell reviewers that pairs went stale (a source was deleted or forgotten): redraw their posts
+    without the Approve/Edit buttons and note why in each post's thread. Returns posts updated.
+
+    For the parts that mark pairs stale (``curation.ingest.apply_delete``, forget)."""
+    shown = 0
+    for cid in candidate_ids:
+        try:
+            c = get_candidate(ctx.db(), team_id, cid)
+        except CurationError:
+            continue
+        if not c.get("review_ts"):
+            continue
+        redraw(ctx, client, c)
+        _note(client, c, "stale", "threadtune", c.get("stale_reason") or "its source was deleted")
+        shown += 1
+    return shown
+
+
 def _note(client: WebClient, c: dict[str, Any], action: str, actor: str, message: str) -> None:
     if not c.get("review_channel") or not c.get("review_ts"):
         return

@@ -196,5 +196,7 @@ def submitted(view: dict[str, Any], block_id: str) -> str:
 
 def decision_text(action: str, actor: str, message: str) -> str:
     """The thread reply that records a decision under the review post."""
-    icon = {"approve": ":white_check_mark:", "reject": ":x:", "edit": ":pencil2:"}.get(action, "•")
-    return _clip(f"{icon} <@{actor}> {action}: {_escape(message)}", 3000)
+    icon = {"approve": ":white_check_mark:", "reject": ":x:", "edit": ":pencil2:",
+            "stale": ":wastebasket:"}.get(action, "•")
+    who = f"<@{actor}>" if actor.startswith(("U", "W")) else actor
+    return _clip(f"{icon} {who} {action}: {_escape(message)}", 3000)

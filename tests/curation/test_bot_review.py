@@ -228,3 +228,16 @@ def test_curate_command_acks_then_reports_progress_in_one_updated_message(slack_
             sender.command("/threadtune", "curate", user_id=MEMBER, response_url=fake_slack.response_url("m"))
             assert "Only reviewers" in fake_slack.wait_for("response_url")[-1].params["text"]
     assert [c["origin"] for c in db.query("select origin from candidates")] == ["deterministic"]
+
+
+def test_stale_pairs_are_shown_to_reviewers_without_approve_buttons(bot, fake_slack, db, slack_settings):
+    from bot.review import show_stale
+
+    c = posted(bot, fake_slack, db, candidate(db))
+    db["candidates"].update(c["id"], {"stale": 1, "stale_reason": "source message deleted in Slack"})
+    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url)
+    assert show_stale(BotContext(slack_settings), client, TEAM_ID, [c["id"], 999]) == 1
+    blocks = json.dumps(fake_slack.wait_for("chat.update")[0].params["blocks"])
+    assert "Stale" in blocks and rb.ACTION_APPROVE not in blocks and rb.ACTION_REJECT in blocks
+    note = [x for x in fake_slack.calls_for("chat.postMessage") if x.params.get("thread_ts") == c["review_ts"]]
+    assert "source message deleted" in note[0].params["text"]
