@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from threadtune.cli import app
 from threadtune.shell import set_settings
-from tests.curation.helpers import TEAM, vpn_thread
+from tests.curation.helpers import vpn_thread
 
 
 @pytest.fixture
