@@ -116,7 +116,11 @@ def post_candidates(ctx: BotContext, client: WebClient, team_id: str, *, limit: 
     batch = waiting[: min(limit, room)]
     result = Posted(remaining=len(waiting), capped=room < min(limit, len(waiting)), errors=[])
     for c in batch:
-        channel, thread_ts = _destination(settings, c)
+        try:
+            channel, thread_ts = _destination(settings, c)
+        except CurationError as err:  # e.g. a document's pair in source_thread mode, no channel set
+            result.errors.append(f"#{c['id']}: {err}")
+            continue
         _fill_permalinks(db, client, c)
         pacer.wait(channel)
         try:

@@ -35,7 +35,7 @@ from curation.extract import EXTRACT_PROMPT, LLM, extract_pairs, load_prompt
 from curation.pii import scrub
 from curation.split import split_markdown, split_transcript
 from curation.store import now, transaction
-from curation.transcript import channel_names, display_names, render_text, thread_transcript
+from curation.transcript import build_transcript, channel_names, display_names, render_text
 
 if TYPE_CHECKING:
     from threadtune.settings import Settings
@@ -123,16 +123,21 @@ def find_sources(db: Database, team_id: str, *, answered_reaction: str = "white_
             return None
         return digest
 
-    roots = db.execute(
-        "select p.channel_id, p.ts from messages p where p.team_id = ? and p.deleted = 0 "
-        "and (p.thread_ts is null or p.thread_ts = p.ts) and exists (select 1 from messages r "
-        "where r.team_id = p.team_id and r.channel_id = p.channel_id and r.thread_ts = p.ts "
-        "and r.ts != p.ts and r.deleted = 0) order by cast(p.ts as real)", [team_id]).fetchall()
+    # One pass over every threaded message (not one query per thread): a rerun over thousands
+    # of unchanged threads stays a few seconds.
+    by_thread: dict[tuple[str, str], list[dict]] = {}
+    for row in db.query("select * from messages where team_id = ?", [team_id]):
+        # A root stored before its replies arrived may still have thread_ts NULL.
+        by_thread.setdefault((row["channel_id"], row["thread_ts"] or row["ts"]), []).append(row)
+    roots = sorted(((ch, ts) for (ch, ts), rows in by_thread.items()
+                    if any(r["ts"] == ts and not r["deleted"] for r in rows)
+                    and any(r["ts"] != ts and not r["deleted"] for r in rows)),
+                   key=lambda key: float(key[1]))
     for channel_id, ts in roots:
         if limit is not None and len(found) >= limit:
             return found
-        transcript = thread_transcript(db, team_id, channel_id, ts, answered_reaction=answered_reaction,
-                                       names=names, channels=channels)
+        transcript = build_transcript(by_thread[(channel_id, ts)], channel_id, ts, names=names,
+                                      channels=channels, answered_reaction=answered_reaction)
         if len(transcript.turns) < 2:
             continue
         text = scrub(transcript.text).text

@@ -151,6 +151,14 @@ def thread_transcript(db: Database, team_id: str, channel_id: str, thread_ts: st
         "order by cast(ts as real)",
         [team_id, channel_id, thread_ts, thread_ts],
     ))
+    return build_transcript(rows, channel_id, thread_ts, names=names, channels=channels,
+                            answered_reaction=answered_reaction)
+
+
+def build_transcript(rows: list[dict], channel_id: str, thread_ts: str, *, names: dict[str, str],
+                     channels: dict[str, str], answered_reaction: str = "white_check_mark") -> Transcript:
+    """A transcript from the thread's message rows (any order)."""
+    rows = sorted(rows, key=lambda r: float(r["ts"]))
     turns = [
         Turn(
             ts=row["ts"],

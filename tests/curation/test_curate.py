@@ -189,3 +189,9 @@ def test_long_root_message_yields_its_question_sentence():
     assert question_of(root) == "How do I fix the MethodError in Econometrics.jl?"
     assert question_of("Short question?") == "Short question?"
     assert len(question_of("word " * 300)) <= 400
+
+
+def test_root_without_thread_ts_still_forms_a_thread(db):
+    vpn_thread(db)
+    db.execute("update messages set thread_ts = null where ts = thread_ts")
+    assert [s.kind for s in find_sources(db, TEAM)] == ["thread"]
