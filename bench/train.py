@@ -94,7 +94,8 @@ def bench_cpu(args: argparse.Namespace) -> dict:
     base = args.model or str(resolve("embedded", Path(args.models_dir)).path)
     rows = uneven_rows(args.rows)
     tok = AutoTokenizer.from_pretrained(base)
-    lengths = [len(tok.apply_chat_template(r["messages"], tokenize=True)) for r in rows]
+    lengths = [len(tok(tok.apply_chat_template(r["messages"], tokenize=False), add_special_tokens=False)
+                   ["input_ids"]) for r in rows]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         write_jsonl(rows, Path(tmp) / "train.jsonl")
