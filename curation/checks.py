@@ -32,7 +32,7 @@ class Check:
 # --- grounding -------------------------------------------------------------------------------
 
 _URL = re.compile(r"https?://[^\s<>|)\]`'\"]+")
-_FENCE = re.compile(r"```[^\n]*\n?(.*?)```", re.S)
+_FENCE = re.compile(r"```(?:[A-Za-z0-9_+-]*\n)?(.*?)```", re.S)
 _INLINE_CODE = re.compile(r"`([^`\n]{1,200})`")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*(?![\w])")
 _IDENT = re.compile(
@@ -55,14 +55,15 @@ def grounded_terms(answer: str) -> list[str]:
     """Numbers, URLs, commands, identifiers and names in ``answer`` that the source must contain."""
     text = _LIST_MARKER.sub("", answer)
     terms: list[str] = []
-    for match in _URL.finditer(text):
-        terms.append(match.group(0).rstrip(".,;:!?"))
-    text = _URL.sub(" ", text)
+    # Code first and verbatim (a URL inside code stays part of its line), then URLs in the prose.
     for block in _FENCE.findall(text):
         terms.extend(line.strip() for line in block.splitlines() if line.strip())
     text = _FENCE.sub(" ", text)
     terms.extend(code.strip() for code in _INLINE_CODE.findall(text) if code.strip())
     text = _INLINE_CODE.sub(" ", text)
+    for match in _URL.finditer(text):
+        terms.append(match.group(0).rstrip(".,;:!?"))
+    text = _URL.sub(" ", text)
     terms.extend(_NUMBER.findall(text))
     terms.extend(m.group(0) for m in _IDENT.finditer(text))
     terms.extend(w for w in _CAPITALIZED.findall(text) if w not in _COMMON_CAPS)

@@ -193,10 +193,10 @@ def propose(source: Source, llm: LLM | None) -> tuple[list[Proposal], list[str],
             base = type(base)(scrub(base.question).text, scrub(base.answer).text, base.source_ts,
                               base.method, base.prompt_version)
             final = rewritten(base, source.text, llm)
+            scores: dict[str, Any] = dict(final.scores or {})
+            scores["method"] = {"score": 1.0, "passed": True, "reason": final.method}
             proposals.append(Proposal(final.question, final.answer, "deterministic",
-                                      final.prompt_version, source.text,
-                                      scores={"method": {"score": 1.0, "passed": True,
-                                                         "reason": final.method}}))
+                                      final.prompt_version, source.text, scores=scores))
     chunks = split_transcript(source.text) if source.kind == "thread" else split_markdown(source.text)
     if llm is None:
         return proposals, errors, len(chunks)
@@ -228,7 +228,8 @@ def _store(db: Database, team_id: str, source: Source, proposals: list[Proposal]
         for p in proposals:
             added = add_candidate(db, team_id, p.question, p.answer, origin=p.origin,
                                   sources=source.sources, prompt_version=p.prompt_version,
-                                  evidence=p.evidence, scores=p.scores, created_by="curate")
+                                  evidence=p.evidence, scores=p.scores, created_by="curate",
+                                  source_text=p.source_text)
             if added.created:
                 made += 1
                 report.candidates[added.status] += 1

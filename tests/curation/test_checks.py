@@ -61,3 +61,9 @@ def test_checks_never_raise(answer, source):
                   checks.length(answer, source)):
         assert 0.0 <= check.score <= 1.0
         assert isinstance(check.reason, str)
+
+
+def test_code_is_checked_verbatim_even_with_urls_inside():
+    src = 'Bob:\n```julia> Pkg.pkg_server()\n"https://pkg.julialang.org"```'
+    assert checks.grounding('```julia> Pkg.pkg_server()\n"https://pkg.julialang.org"```', src).passed
+    assert not checks.grounding('```julia> Pkg.pkg_server("x")```', src).passed
