@@ -22,6 +22,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.context import BotContext
+from bot.review import show_stale
 from bot.users import UserResolver
 from curation import ingest
 from curation.ingest import first_delivery  # re-exported: the answer listeners use it too
@@ -60,9 +61,13 @@ def register(app, ctx: BotContext) -> None:
                 log.warning("malformed %s event %s ignored: %s", (body.get("event") or {}).get("type"),
                             body.get("event_id"), err)
                 user_id = None
+                _deleted.ids = []  # rolled back with the transaction
             if user_id and context.client is not None:
                 users.ensure(context.client, body.get("team_id") or "", user_id)
                 parents.ensure(context.client, body)
+            stale, _deleted.ids = _deleted.ids, []
+            if stale and context.client is not None:  # tell reviewers, off the request path
+                _notices.submit(show_stale, ctx, context.client, body.get("team_id") or "", stale)
         next()
 
 
@@ -193,12 +198,22 @@ def _stored(db, team_id: str, channel: str, ts: str) -> bool:
                       [team_id, channel, ts]).fetchone() is not None
 
 
+class _Deleted(threading.local):
+    """Candidate ids a delete marked stale in this thread's current event (see the middleware)."""
+
+    ids: list[int] = []
+
+
+_deleted = _Deleted()
+_notices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadtune-stale")
+
+
 def _delete(db, team_id: str, channel: str, ts: str | None) -> None:
     if not ts:
         return
     known = db.execute("select 1 from channels where team_id = ? and id = ?",
                        [team_id, channel]).fetchone() is not None
-    ingest.apply_delete(db, team_id, channel, str(ts), tombstone=known)
+    _deleted.ids = _deleted.ids + ingest.apply_delete(db, team_id, channel, str(ts), tombstone=known)
 
 
 def _change(ctx: BotContext, db, team_id: str, channel: str, event: dict[str, Any],

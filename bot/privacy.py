@@ -8,6 +8,7 @@ import re
 from slack_sdk.errors import SlackApiError
 
 from bot.context import BotContext
+from bot.review import show_stale
 from bot.roles import has_role, refusal
 from curation.privacy import Forgotten, forget_user
 
@@ -41,6 +42,7 @@ def forget(ctx: BotContext, req, client, respond) -> None:
         return
     result = forget_user(ctx.db(), req.team_id, user_id, actor=req.user_id, via="slack")
     respond(f"Done. {result.summary()}.")
+    show_stale(ctx, client, req.team_id, result.stale_candidates)
     if ctx.settings.review_channel:
         try:
             client.chat_postMessage(channel=ctx.settings.review_channel, text=stale_notice(user_id, result))

@@ -101,3 +101,20 @@ def test_slash_forget_by_admin_removes_and_tells_reviewers(bot, fake_slack, db):
     notice = fake_slack.wait_for("chat.postMessage")[0].params
     assert notice["channel"] == "C0REVIEW" and "forgotten" in notice["text"]
     assert db.execute("select count(*) from messages where deleted = 1").fetchone()[0] == 1
+
+
+def test_deleting_a_source_message_tells_reviewers_on_the_review_post(bot, fake_slack, db):
+    from curation.ingest import set_watched
+
+    set_watched(db, TEAM, "C1", True, by=ADMIN)
+    cid = seed_thread(db)
+    db["candidates"].update(cid, {"review_channel": "C0REVIEW", "review_ts": "1700000500.000100"})
+    fake_slack.posted[("C0REVIEW", "1700000500.000100")] = {"text": "review post", "blocks": []}
+    resp = bot.event({"type": "message", "subtype": "message_deleted", "channel": "C1", "hidden": True,
+                      "deleted_ts": "1700000100.000100", "ts": "1700000900.000100", "channel_type": "channel"})
+    assert resp.status_code == 200
+    assert db["candidates"].get(cid)["stale"] == 1
+    fake_slack.wait_for("chat.update")
+    note = [c for c in fake_slack.wait_for("chat.postMessage")
+            if c.params.get("thread_ts") == "1700000500.000100"]
+    assert note and "stale" in (note[0].params.get("text") or "").lower()
