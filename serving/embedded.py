@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +48,17 @@ def served_name(name: str | None) -> str:
     """The model name clients send: ``threadtune/<name>`` (``threadtune/base`` with no live model)."""
     clean = _NAME.sub("-", (name or "base").strip()).strip("-.") or "base"
     return f"threadtune/{clean}"
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    """Ask Linux to kill the server when the process that started it dies, even by SIGKILL: a
+    crashed CLI or demo must not leave a model server eating the CPU."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def server_threads() -> int:
@@ -216,7 +228,11 @@ class EmbeddedServer:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         self._proc = subprocess.Popen(self.command(), env=env, stdout=self._log,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      start_new_session=True)
+                                      start_new_session=True,
+                                      # PDEATHSIG fires when the *thread* that forked exits: only
+                                      # tie the server to the main thread's life
+                                      preexec_fn=_die_with_parent
+                                      if threading.current_thread() is threading.main_thread() else None)
         try:
             self._wait_healthy()
         except BaseException:
