@@ -39,3 +39,10 @@ def test_demo_refuses_a_missing_workspace(settings, tmp_path):
 
     with pytest.raises(DemoError, match="workspace is missing"):
         run_demo(settings, DemoOptions(workdir=tmp_path / "d", workspace=tmp_path / "nope"))
+
+
+def test_demo_reviewer_rejects_statements_and_approves_questions():
+    from threadtune.demo import demo_review
+
+    assert demo_review({"question": "How do I reset my VPN?"}) is None
+    assert "not a question" in demo_review({"question": "*Office move* From Monday we work in HQ."})

@@ -183,18 +183,27 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
         pending = list_candidates(db, team, status="pending")
         decisions = []
         for n, cand in enumerate(pending, start=1):
-            review.approve(db, team, cand["id"], REVIEWER, via="cli")
-            decisions.append(("approve", cand))
+            reason = demo_review(cand)
+            if reason:
+                review.reject(db, team, cand["id"], REVIEWER, reason, via="cli")
+                decisions.append(("reject", cand, reason))
+            else:
+                review.approve(db, team, cand["id"], REVIEWER, via="cli")
+                decisions.append(("approve", cand, ""))
             update(n, len(pending), cand["question"])
         rejected = list_candidates(db, team, status="auto_rejected")
-        update(result=f"approved {len(decisions)}; {len(rejected)} were auto-rejected by the checks")
-    table = Table(title="review decisions (first 8)", show_lines=False)
+        approved = sum(1 for d in decisions if d[0] == "approve")
+        update(result=f"approved {approved}, rejected {len(decisions) - approved}; "
+                      f"{len(rejected)} were auto-rejected by the checks")
+    table = Table(title="review decisions (a sample)", show_lines=False)
     table.add_column("#", justify="right")
     table.add_column("decision")
     table.add_column("question")
-    table.add_column("answer")
-    for action, cand in decisions[:8]:
-        table.add_row(str(cand["id"]), f"[green]{action}[/]", cand["question"][:60], cand["answer"][:60])
+    table.add_column("answer / reason")
+    shown = [d for d in decisions if d[0] == "approve"][:6] + [d for d in decisions if d[0] == "reject"][:3]
+    for action, cand, reason in shown:
+        color = "green" if action == "approve" else "red"
+        table.add_row(str(cand["id"]), f"[{color}]{action}[/]", cand["question"][:60], (reason or cand["answer"])[:60])
     for cand in rejected[:3]:
         table.add_row(str(cand["id"]), "[red]auto-reject[/]", cand["question"][:60], (cand.get("reject_reason") or "")[:60])
     console.print(table)
@@ -249,6 +258,15 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
 
     print_summary(console, result, workdir)
     return result
+
+
+def demo_review(candidate: dict[str, Any]) -> str | None:
+    """The demo reviewer's rule of thumb: a reason to reject, or None to approve. A pair whose
+    "question" asks nothing (an announcement taken as a question) is not a FAQ."""
+    question = " ".join(candidate["question"].split())
+    if "?" not in question:
+        return "not a question: an announcement or a statement"
+    return None
 
 
 def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldout: Path, *, n: int,
