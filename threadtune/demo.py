@@ -125,6 +125,7 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
     from curation.candidates import list_candidates
     from curation.curate import run_curate
     from curation.documents import add_document
+    from curation.ingest import set_watched
     from curation.slack_export import import_export
     from curation.store import connect
     from serving.models import resolve
@@ -157,7 +158,8 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
     with steps.step("import the workspace") as update:
         summary = import_export(db, opts.workspace, team,
                                 progress=lambda done, total, name: update(done, total, name))
-        db.execute("update channels set watched = 1 where team_id = ?", [team])
+        for (channel_id,) in db.execute("select id from channels where team_id = ?", [team]).fetchall():
+            set_watched(db, team, channel_id, True, by=REVIEWER)
         doc = add_document(db, team, opts.workspace / "handbook.md", actor=REVIEWER)
         skipped = sum(summary.skipped.values())
         update(result=f"{summary.channels} channels, {summary.users} users, {summary.messages} messages, "
