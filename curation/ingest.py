@@ -372,13 +372,20 @@ def mark_derived_stale(db: Database, team_id: str, channel_id: str, ts: str, rea
             "where s.team_id = ? and s.kind = 'message' and s.channel_id = ? and s.ts = ? "
             "and c.team_id = ? and coalesce(c.stale, 0) = 0",
             [team_id, channel_id, ts, team_id]).fetchall()]
-        at = now()
-        for cid in ids:
+        mark_stale(db, team_id, ids, reason, actor=actor, via=via)
+    return ids
+
+
+def mark_stale(db: Database, team_id: str, candidate_ids: list[int], reason: str, *,
+               actor: str = "system", via: str = "system") -> None:
+    """Mark candidates stale (they leave the next dataset version), one ``reviews`` row each."""
+    at = now()
+    with _tx(db):
+        for cid in candidate_ids:
             db.execute("update candidates set stale = 1, stale_reason = ?, updated_at = ? where id = ?",
                        [reason, at, cid])
             db["reviews"].insert({"team_id": team_id, "candidate_id": cid, "actor": actor,
                                   "action": "stale", "reason": reason, "via": via, "at": at})
-    return ids
 
 
 def apply_reaction(db: Database, team_id: str, channel_id: str, ts: str, name: str, user_id: str,

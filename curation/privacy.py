@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
-from curation.ingest import apply_delete
+from curation.ingest import apply_delete, mark_stale
 from curation.store import audit, now, transaction
 
 
@@ -53,11 +53,7 @@ def forget_user(db: Database, team_id: str, user_id: str, *, actor: str, via: st
         approved_own = [r[0] for r in db.execute(
             "select id from candidates where team_id = ? and created_by = ? and status = 'approved' "
             "and stale = 0", [team_id, user_id]).fetchall()]
-        for cid in approved_own:
-            db.execute("update candidates set stale = 1, stale_reason = ?, updated_at = ? where id = ?",
-                       [reason, now(), cid])
-            db["reviews"].insert({"team_id": team_id, "candidate_id": cid, "actor": actor,
-                                  "action": "stale", "reason": reason, "via": via, "at": now()})
+        mark_stale(db, team_id, approved_own, reason, actor=actor, via=via)
         out.stale_candidates += approved_own
         out.candidates_deleted = len(own)
         db.execute("update feedback set correction = NULL where user_id = ? and answer_id in "
