@@ -171,7 +171,10 @@ def _progress_callback(report: Callable[[dict[str, Any]], None]):
 
 def latest_checkpoint(output_dir: Path) -> str | None:
     """The newest ``checkpoint-N`` folder under ``output_dir/checkpoints``, if any."""
-    folders = [p for p in (output_dir / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    # A worker killed while the Trainer wrote a checkpoint leaves a folder without its
+    # trainer_state.json (written last): resume from the newest *complete* one.
+    folders = [p for p in (output_dir / "checkpoints").glob("checkpoint-*")
+               if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
     return str(max(folders, key=lambda p: int(p.name.split("-")[-1]))) if folders else None
 
 

@@ -123,3 +123,14 @@ def test_packed_rows_keep_examples_apart_like_separate_rows(tiny_model):
         packed = model(input_ids=torch.cat([a, b], dim=1),
                        position_ids=torch.tensor([[0, 1, 2, 3, 4, 0, 1, 2]]), use_cache=False).logits
     assert torch.allclose(alone, packed, atol=1e-5)
+
+
+def test_resume_skips_a_checkpoint_left_half_written_by_a_kill(tmp_path):
+    from training.sft import latest_checkpoint
+
+    done, partial = tmp_path / "checkpoints" / "checkpoint-4", tmp_path / "checkpoints" / "checkpoint-6"
+    done.mkdir(parents=True)
+    (done / "trainer_state.json").write_text("{}")
+    partial.mkdir()
+    (partial / "adapter_model.safetensors").write_bytes(b"half")
+    assert latest_checkpoint(tmp_path) == str(done)
