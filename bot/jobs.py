@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from bot.context import BotContext
 from bot.roles import has_role, refusal
 from bot.slash import SlashRequest
+from curation.job_text import describe
 from curation.store import audit, dumps, loads, now, transaction
 
 #: Kept in step with training.config.PRESET_NAMES (bot/ never imports training/).
@@ -129,24 +130,10 @@ def cancel(ctx: BotContext, req: SlashRequest, client: WebClient, respond: Calla
     respond(f"Cancelling job #{job_id}" + (": its worker stops the training process." if row[0] == "running" else "."))
 
 
-def _job_line(job: dict[str, Any]) -> str:
-    progress, result = loads(job["progress"], {}), loads(job["result"], {})
-    text = f"`#{job['id']}` {job['kind']} *{job['status']}*"
-    if job["status"] == "running" and progress.get("total"):
-        text += f" step {progress.get('step', 0)}/{progress['total']}"
-        if progress.get("loss") is not None:
-            text += f", loss {progress['loss']:.3f}"
-    if result.get("model"):
-        text += f" → {result['model']}"
-    if job["error"]:
-        text += f" ({job['error'][:200]})"
-    return text
-
-
 def jobs(ctx: BotContext, req: SlashRequest, client: WebClient, respond: Callable[..., object]) -> None:
     """List the newest jobs with their progress or result."""
     rows = list(ctx.db().query("select * from jobs where team_id = ? order by id desc limit 10", [req.team_id]))
-    respond("\n".join(_job_line(j) for j in rows) if rows else "No jobs yet; `/threadtune train` queues one.")
+    respond("\n".join(describe(j) for j in rows) if rows else "No jobs yet; `/threadtune train` queues one.")
 
 
 def eval_(ctx: BotContext, req: SlashRequest, client: WebClient, respond: Callable[..., object]) -> None:

@@ -13,6 +13,7 @@ import os
 import socket
 from typing import Any
 
+from curation.job_text import describe  # noqa: F401 - one formatter for terminal and Slack
 from curation.store import audit, dumps, loads, now, transaction
 from training.errors import JobError
 
@@ -184,26 +185,3 @@ def set_slack_message(db: Any, job_id: int, channel: str, ts: str) -> None:
     """Remember the Slack status message of a job (the worker updates it in place)."""
     with transaction(db):
         db.execute("update jobs set slack_channel = ?, slack_ts = ? where id = ?", [channel, ts, job_id])
-
-
-def describe(job: dict[str, Any]) -> str:
-    """One line for a job: id, kind, status and progress or result (terminal and Slack)."""
-    text = f"#{job['id']} {job['kind']} {job['status']}"
-    p, r = job.get("progress") or {}, job.get("result") or {}
-    if job["status"] == "running" and p.get("total"):
-        text += f" step {p.get('step', 0)}/{p['total']}"
-        if p.get("loss") is not None:
-            text += f" loss {p['loss']:.3f}"
-        if p.get("tokens_per_s"):
-            text += f" {p['tokens_per_s']:.0f} tok/s"
-        if p.get("eta_s") is not None:
-            text += f" ETA {int(p['eta_s'])}s"
-    if job["status"] == "done" and r.get("model"):
-        text += f" → model {r['model']}"
-    systems = r.get("systems") or {}
-    if job["status"] == "done" and systems:
-        text += ": token F1 " + ", ".join(
-            f"{name} {m['token_f1']:.3f}" for name, m in systems.items() if m.get("token_f1") is not None)
-    if job.get("error"):
-        text += f": {job['error']}"
-    return text

@@ -60,7 +60,7 @@ def test_cancel_and_the_job_list(bot, db, fake_slack):
     assert jobs.get(db, 1)["status"] == "cancelled"
     assert "already cancelled" in _say(bot, fake_slack, "cancel 1")["text"]
     assert "not found" in _say(bot, fake_slack, "cancel 42")["text"]
-    assert "`#1` train *cancelled*" in _say(bot, fake_slack, "jobs", user=MEMBER)["text"]
+    assert "#1 train cancelled" in _say(bot, fake_slack, "jobs", user=MEMBER)["text"]
 
 
 def test_promotion_from_slack_is_applied_by_the_worker_and_reported_in_place(bot, db, fake_slack, settings):
