@@ -28,7 +28,14 @@ MAX_BODY_BYTES = 1_000_000
 
 class ThreadedSlackRequestHandler(SlackRequestHandler):
     """Bolt's ASGI adapter, dispatching on a worker thread, refusing oversized bodies, and answering
-    a body that is not JSON or a form with 400 (401 when it is not signed either) instead of a 500."""
+    a body that is not JSON or a form with 400 (401 when it is not signed either) instead of a 500.
+
+    ``signing_secret`` is the one the App verifies with; without it a malformed body gets 401.
+    """
+
+    def __init__(self, app: App, path: str = "/slack/events", *, signing_secret: str | None = None) -> None:
+        super().__init__(app, path=path)
+        self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def dispatch(self, request: AsgiHttpRequest) -> BoltResponse:
         body = await request.get_raw_body()
@@ -45,22 +52,27 @@ class ThreadedSlackRequestHandler(SlackRequestHandler):
         return await asyncio.to_thread(self.app.dispatch, bolt_request)
 
     def _signed(self, body: str, headers: dict) -> bool:
-        secret = getattr(self.app, "_signing_secret", None)
-        if not secret:
-            return True
+        if self.verifier is None:
+            return False
         lower = {k.lower(): v for k, v in headers.items()}
-        return SignatureVerifier(secret).is_valid(body, lower.get("x-slack-request-timestamp", ""),
-                                                  lower.get("x-slack-signature", ""))
+        timestamp, signature = lower.get("x-slack-request-timestamp"), lower.get("x-slack-signature")
+        if not (timestamp and signature):
+            return False
+        try:
+            return self.verifier.is_valid(body, timestamp, signature)
+        except ValueError:  # a timestamp that is not a number
+            return False
 
 
-def asgi_app(app: App, path: str = "/slack/events") -> ThreadedSlackRequestHandler:
-    """The ASGI application serving ``app`` at ``path``."""
-    return ThreadedSlackRequestHandler(app, path=path)
+def asgi_app(app: App, path: str = "/slack/events", *,
+             signing_secret: str | None = None) -> ThreadedSlackRequestHandler:
+    """The ASGI application serving ``app`` at ``path`` (``signing_secret``: the App's)."""
+    return ThreadedSlackRequestHandler(app, path=path, signing_secret=signing_secret)
 
 
-def serve_http(app: App, host: str = "0.0.0.0", port: int = 3000) -> None:
+def serve_http(app: App, signing_secret: str, host: str = "0.0.0.0", port: int = 3000) -> None:
     """Run the bot in HTTP mode until interrupted."""
-    uvicorn.run(asgi_app(app), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(asgi_app(app, signing_secret=signing_secret), host=host, port=port, log_level="warning", access_log=False)
 
 
 def serve_socket_mode(app: App, app_token: str) -> None:
@@ -78,10 +90,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
-def running(app: App, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+def running(app: App, host: str = "127.0.0.1", port: int | None = None, *,
+            signing_secret: str | None = None) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a background thread; yields the events URL. For tests and benches."""
     port = port or free_port(host)
-    config = uvicorn.Config(asgi_app(app), host=host, port=port, log_level="warning",
+    config = uvicorn.Config(asgi_app(app, signing_secret=signing_secret), host=host, port=port, log_level="warning",
                             access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

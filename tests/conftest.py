@@ -82,7 +82,7 @@ def bot(slack_settings, db) -> Iterator:
     from tests.fakes.signed import SlackSender
 
     app = build_app(slack_settings)
-    with running(app) as url:
+    with running(app, signing_secret=slack_settings.slack_signing_secret) as url:
         yield SlackSender(url=url, signing_secret=SIGNING_SECRET)
 
 

@@ -25,7 +25,7 @@ def vector_bot(settings, fake_slack, db, vector):
 
     s = settings.model_copy(update={"slack_api_url": fake_slack.api_url,
                                     "slack_signing_secret": vector["signing_secret"]})
-    with running(build_app(s)) as url:
+    with running(build_app(s), signing_secret=s.slack_signing_secret) as url:
         yield url
 
 

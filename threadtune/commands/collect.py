@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         else:
             port = port or s.bot_port
             console.print(f"threadtune bot: HTTP on {host}:{port}, events at /slack/events")
-            serve_http(app, host=host, port=port)
+            serve_http(app, s.slack_signing_secret or "", host=host, port=port)
 
     @app.command("import")
     @user_errors
