@@ -58,6 +58,9 @@ class Source:
     content_hash: str
     sources: list[dict[str, Any]]
     transcript: Any = None  # curation.transcript.Transcript for threads
+    #: A run without an LLM already made this unchanged thread's deterministic pair: only the
+    #: LLM's extraction is left to do.
+    llm_only: bool = False
 
 
 @dataclass
@@ -79,13 +82,15 @@ class CurateReport:
 
     sources: Counter = field(default_factory=Counter)  # kind -> sources read
     skipped: int = 0  # unchanged since the last run
+    waiting_for_llm: int = 0  # announcements and documents left for a run with an LLM
     chunks: int = 0
     candidates: Counter = field(default_factory=Counter)  # status -> new candidates
     duplicates: int = 0
     llm_errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sources": dict(self.sources), "skipped": self.skipped, "chunks": self.chunks,
+        return {"sources": dict(self.sources), "skipped": self.skipped,
+                "waiting_for_llm": self.waiting_for_llm, "chunks": self.chunks,
                 "candidates": dict(self.candidates), "duplicates": self.duplicates,
                 "llm_errors": len(self.llm_errors)}
 
@@ -93,7 +98,9 @@ class CurateReport:
         read = ", ".join(f"{n} {k}s" for k, n in sorted(self.sources.items())) or "nothing new"
         made = ", ".join(f"{n} {s}" for s, n in sorted(self.candidates.items())) or "no candidates"
         errors = f"; {len(self.llm_errors)} LLM errors" if self.llm_errors else ""
-        return f"read {read} ({self.skipped} unchanged); {made}{errors}"
+        waiting = (f"; {self.waiting_for_llm} announcements/documents wait for a run with an LLM"
+                   if self.waiting_for_llm else "")
+        return f"read {read} ({self.skipped} unchanged); {made}{errors}{waiting}"
 
 
 def _hash(text: str) -> str:
@@ -103,14 +110,19 @@ def _hash(text: str) -> str:
 # --- finding sources -------------------------------------------------------------------------
 
 
-def _done(db: Database, team_id: str) -> dict[tuple[str, str], str]:
-    return {(r[0], r[1]): r[2] for r in db.execute(
-        "select kind, key, content_hash from curated_sources where team_id = ?", [team_id]).fetchall()}
+def _done(db: Database, team_id: str) -> dict[tuple[str, str], tuple[str, bool]]:
+    return {(r[0], r[1]): (r[2], bool(r[3])) for r in db.execute(
+        "select kind, key, content_hash, llm from curated_sources where team_id = ?", [team_id]).fetchall()}
 
 
 def find_sources(db: Database, team_id: str, *, answered_reaction: str = "white_check_mark",
-                 limit: int | None = None, report: CurateReport | None = None) -> list[Source]:
-    """Threads, announcements and documents that are new or changed since they were last curated."""
+                 limit: int | None = None, report: CurateReport | None = None,
+                 llm: bool = True) -> list[Source]:
+    """Threads, announcements and documents that are new or changed since they were last curated.
+
+    With ``llm`` a source that a run without an LLM read is read again (the LLM may find pairs in
+    it); without, only threads are returned, since the rest needs the LLM.
+    """
     report = report or CurateReport()
     done = _done(db, team_id)
     names, channels = display_names(db, team_id), channel_names(db, team_id)
@@ -118,10 +130,17 @@ def find_sources(db: Database, team_id: str, *, answered_reaction: str = "white_
 
     def want(kind: str, key: str, text: str) -> str | None:
         digest = _hash(text)
-        if done.get((kind, key)) == digest:
+        if kind != "thread" and not llm:
+            report.waiting_for_llm += 1
+            return None
+        seen_hash, seen_with_llm = done.get((kind, key), (None, False))
+        if seen_hash == digest and (seen_with_llm or not llm):
             report.skipped += 1
             return None
         return digest
+
+    def read_without_llm(kind: str, key: str, digest: str) -> bool:
+        return done.get((kind, key)) == (digest, False)
 
     # One pass over every threaded message (not one query per thread): a rerun over thousands
     # of unchanged threads stays a few seconds.
@@ -144,7 +163,8 @@ def find_sources(db: Database, team_id: str, *, answered_reaction: str = "white_
         digest = want("thread", f"{channel_id}:{ts}", text)
         if digest:
             found.append(Source("thread", f"{channel_id}:{ts}", text, digest,
-                                [{"kind": "message", "channel_id": channel_id, "ts": ts}], transcript))
+                                [{"kind": "message", "channel_id": channel_id, "ts": ts}], transcript,
+                                llm_only=read_without_llm("thread", f"{channel_id}:{ts}", digest)))
     for channel_id, ts, raw in db.execute(
         "select channel_id, ts, text from messages m where team_id = ? and deleted = 0 and "
         "bot_id is null and coalesce(subtype, '') in ('', 'thread_broadcast') and length(text) >= ? "
@@ -187,7 +207,7 @@ def propose(source: Source, llm: LLM | None) -> tuple[list[Proposal], list[str],
     """Pairs for one source: ``(proposals, errors, chunks)``. Runs on a worker thread."""
     proposals: list[Proposal] = []
     errors: list[str] = []
-    if source.kind == "thread" and source.transcript is not None:
+    if source.kind == "thread" and source.transcript is not None and not source.llm_only:
         base = draft(source.transcript)
         if base is not None:
             base = type(base)(scrub(base.question).text, scrub(base.answer).text, base.source_ts,
@@ -222,7 +242,7 @@ def propose(source: Source, llm: LLM | None) -> tuple[list[Proposal], list[str],
 
 
 def _store(db: Database, team_id: str, source: Source, proposals: list[Proposal],
-           report: CurateReport) -> None:
+           report: CurateReport, *, with_llm: bool) -> None:
     with transaction(db):
         made = 0
         for p in proposals:
@@ -237,7 +257,8 @@ def _store(db: Database, team_id: str, source: Source, proposals: list[Proposal]
                 report.duplicates += 1
         db["curated_sources"].upsert(
             {"team_id": team_id, "kind": source.kind, "key": source.key,
-             "content_hash": source.content_hash, "n_candidates": made, "curated_at": now()},
+             "content_hash": source.content_hash, "n_candidates": made, "curated_at": now(),
+             "llm": int(with_llm)},
             pk=("team_id", "kind", "key"),
         )
 
@@ -252,7 +273,7 @@ def curate(db: Database, team_id: str, llm: LLM | None, *, answered_reaction: st
     report = report or CurateReport()
     if sources is None:
         sources = find_sources(db, team_id, answered_reaction=answered_reaction, limit=limit,
-                               report=report)
+                               report=report, llm=llm is not None)
     total = len(sources)
     if progress:
         progress(0, total, "starting")
@@ -263,7 +284,7 @@ def curate(db: Database, team_id: str, llm: LLM | None, *, answered_reaction: st
             report.sources[source.kind] += 1
             report.chunks += chunks
             report.llm_errors += errors
-            _store(db, team_id, source, proposals, report)
+            _store(db, team_id, source, proposals, report, with_llm=llm is not None)
             if progress:
                 progress(done, total, f"{source.kind} {source.key}")
     return report
@@ -314,7 +335,7 @@ def run_curate(settings: Settings, db: Database, *, team_id: str | None = None, 
     team = team_id or settings.team_id
     report = CurateReport()
     sources = find_sources(db, team, answered_reaction=settings.answered_reaction, limit=limit,
-                           report=report)
+                           report=report, llm=use_llm)
     if not use_llm or not sources:  # nothing new: no model server to start
         return curate(db, team, None, answered_reaction=settings.answered_reaction,
                       progress=progress, sources=sources, report=report)

@@ -477,3 +477,10 @@ def m006_candidate_question_key(db: Database) -> None:
     for cid, question in db.execute("select id, question from candidates").fetchall():
         db.execute("update candidates set question_key = ? where id = ?", [question_key(question), cid])
     db["candidates"].create_index(["team_id", "question_key"])
+
+
+@migrations()
+def m007_curated_sources_llm(db: Database) -> None:
+    # Whether the LLM read the source: a run without one (deterministic thread pairs only) must not
+    # hide documents, announcements and threads from the next run that has one.
+    db["curated_sources"].add_column("llm", int, not_null_default=1)

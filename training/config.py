@@ -49,6 +49,9 @@ class TrainConfig:
     packing: bool = _f(True, "Pack examples best-fit into rows of max_length, padding-free "
                        "(TRL packing_strategy='bfd'); False pads each batch instead.")
     seed: int = _f(42, "Seed for data order, LoRA init and dropout.")
+    neftune_noise_alpha: float | None = _f(None, "NEFTune: uniform noise of this scale added to the "
+                                           "input embeddings while training (None: off); 5 is "
+                                           "the paper's default and helps a small set generalise.")
     # --- LoRA -------------------------------------------------------------------------------------
     lora_r: int = _f(16, "LoRA rank.")
     lora_alpha: int = _f(32, "LoRA scaling numerator (scale = alpha / r).")
@@ -94,6 +97,8 @@ class TrainConfig:
             problems.append(f"learning_rate must be in (0, 1) (got {self.learning_rate})")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
+        if self.neftune_noise_alpha is not None and self.neftune_noise_alpha <= 0:
+            problems.append(f"neftune_noise_alpha must be positive or null (got {self.neftune_noise_alpha})")
         if not 0 <= self.lora_dropout < 1:
             problems.append(f"lora_dropout must be in [0, 1) (got {self.lora_dropout})")
         if self.max_steps == 0 or self.max_steps < -1:

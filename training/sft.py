@@ -234,6 +234,7 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None)
         assistant_only_loss=template is not None,
         seed=cfg.seed,
         data_seed=cfg.seed,
+        neftune_noise_alpha=cfg.neftune_noise_alpha,
         bf16=cfg.bf16,
         fp16=False,
         use_cpu=not cuda,

@@ -195,3 +195,21 @@ def test_root_without_thread_ts_still_forms_a_thread(db):
     vpn_thread(db)
     db.execute("update messages set thread_ts = null where ts = thread_ts")
     assert [s.kind for s in find_sources(db, TEAM)] == ["thread"]
+
+
+def test_a_run_without_an_llm_leaves_documents_and_threads_for_the_next_run_with_one(db, tmp_path, fake):
+    vpn_thread(db)
+    doc = tmp_path / "vpn.md"
+    doc.write_text("# VPN\n## Reset\nThe VPN password reset takes 15 minutes to sync.\n")
+    add_document(db, TEAM, doc)
+    offline = curate(db, TEAM, None)
+    assert offline.sources == {"thread": 1} and offline.waiting_for_llm == 1
+    assert "1 announcements/documents wait for a run with an LLM" in offline.summary()
+    assert [c["origin"] for c in list_candidates(db, TEAM)] == ["deterministic"]
+    assert curate(db, TEAM, None).skipped == 1  # still no LLM: the thread is not read twice
+    online = curate(db, TEAM, llm_for(fake))
+    assert online.sources == {"thread": 1, "document": 1} and online.waiting_for_llm == 0
+    found = by_origin(db)
+    assert found["document"] and found["thread"]  # the LLM's pairs from both sources
+    assert len(found["deterministic"]) == 1  # the thread's pair is not made a second time
+    assert curate(db, TEAM, llm_for(fake)).skipped == 2
