@@ -89,3 +89,9 @@ def test_the_accelerate_command_parses_with_accelerates_own_parser():
     args = launch_command_parser().parse_args(cmd[3:])
     assert args.num_processes == 2 and args.module and args.training_script == "training.sft"
     assert args.training_script_args == ["--spec", "/r/spec.json"]
+
+
+def test_the_bot_offers_the_same_presets():
+    from bot.jobs import PRESETS  # bot/ may not import training/: its copy is checked here
+
+    assert PRESETS == PRESET_NAMES
