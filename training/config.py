@@ -49,6 +49,10 @@ class TrainConfig:
     packing: bool = _f(True, "Pack examples best-fit into rows of max_length, padding-free "
                        "(TRL packing_strategy='bfd'); False pads each batch instead.")
     seed: int = _f(42, "Seed for data order, LoRA init and dropout.")
+    question_forms: bool = _f(True, "Also train each pair on alternate forms of its question: "
+                              "without its topic label, and as keywords (training/augment.py), so "
+                              "the adapter answers rephrased questions too. Epochs and rate are "
+                              "derived from the number of pairs, so a run takes 2-3x longer.")
     neftune_noise_alpha: float | None = _f(None, "NEFTune: uniform noise of this scale added to the "
                                            "input embeddings while training (None: off); 5 is "
                                            "the paper's default and helps a small set generalise.")
@@ -149,7 +153,8 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def derive_schedule(n_train: int, base_learning_rate: float) -> tuple[float, float]:
-    """Epochs and learning rate for ``n_train`` examples when the user gave neither.
+    """Epochs and learning rate for ``n_train`` pairs when the user gave neither (alternate
+    question forms do not count: they are more views of the same pairs).
 
     Small datasets need more passes to learn their facts and tolerate a higher rate; large ones get
     three passes at the base rate. About 600 examples are seen in all, within 3..12 epochs; the rate

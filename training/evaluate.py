@@ -6,7 +6,8 @@
 - ``tuned+retrieval``: both.
 
 One model is loaded; the base systems run with the adapter disabled. Generation is greedy and
-batched (left padding) with transformers in-process. ``latency_s`` is the wall time of a batch
+batched (left padding) with transformers in-process, with no repetition penalty: the bot's answers
+are greedy (temperature 0) and unpenalised too, and the scores are of what users would read. ``latency_s`` is the wall time of a batch
 divided by its size: the cost of one answer when answers are batched.
 Outputs: a report dict (the ``--json`` schema), a Markdown table and a PNG bar chart.
 """
@@ -98,7 +99,7 @@ def generate(model: Any, tokenizer: Any, chats: list[list[dict[str, str]]], *, m
         t0 = time.perf_counter()
         with torch.inference_mode():
             ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id, repetition_penalty=1.1)
+                                 pad_token_id=tokenizer.pad_token_id)
         share = (time.perf_counter() - t0) / len(batch)
         for row in ids[:, enc["input_ids"].shape[1]:]:
             out.append((tokenizer.decode(row, skip_special_tokens=True).strip(), share))

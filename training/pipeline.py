@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from training import registry
+from training.augment import augment_rows
 from training.config import TrainConfig, resolve_config
 from training.data import load_dataset_messages, pair_of, resolve_dataset, write_jsonl
 from training.errors import ConfigError, DatasetError, TrainingError
@@ -35,6 +36,12 @@ class TrainPlan:
     base_model_spec: str
     base_model_path: str
     train_rows: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    n_pairs: int = 0  # the dataset's train pairs; train_rows adds their question forms
+
+    def describe_rows(self) -> str:
+        """``4 pairs`` or ``4 pairs as 8 question forms``."""
+        forms = f" as {len(self.train_rows)} question forms" if len(self.train_rows) != self.n_pairs else ""
+        return f"{self.n_pairs} pairs{forms}"
 
     def job_args(self) -> dict[str, Any]:
         """The JSON stored in ``jobs.args``."""
@@ -66,7 +73,10 @@ def plan_train(db: Any, team_id: str, *, dataset: str | None, preset: str, overr
     if problems:
         raise TrainingError("; ".join(problems))
     assert ds is not None and config is not None
-    return TrainPlan(ds, preset, overrides, config, base_model, model_path, rows)
+    n_pairs = len(rows)
+    if config.question_forms:
+        rows = augment_rows(rows)
+    return TrainPlan(ds, preset, overrides, config, base_model, model_path, rows, n_pairs)
 
 
 def queue_train(db: Any, team_id: str, plan: TrainPlan, *, created_by: str = "cli",

@@ -34,7 +34,7 @@ def test_train_queues_a_job_that_jobs_lists_cancels_and_resumes(cli, db):
     add_dataset(db, toy_pairs(6))
     out = cli("train", "--dataset", "v1", "--set", "epochs=2")
     assert out.exit_code == 0, out.output
-    assert "queued job 1: cpu-small on dataset v1 (4 train rows, 2 epochs" in out.output
+    assert "queued job 1: cpu-small on dataset v1 (4 pairs as 8 question forms, 2 epochs" in out.output
     assert "#1 train queued" in cli("jobs", "list").output
     assert "#1 train cancelled" in cli("jobs", "cancel", "1").output
     assert "#1 train queued" in cli("jobs", "resume", "1").output

@@ -224,3 +224,19 @@ def test_curate_jobs_run_through_the_callable_the_entrypoint_gives(settings, db)
     job = worker.run_one(db, ctx)
     assert job["status"] == "done" and job["result"] == {"candidates": {"pending": 2}}
     assert seen == [(TEAM, {"limit": 5, "resume": True})]
+
+
+def test_plans_train_on_question_forms_with_the_schedule_of_the_pairs(settings, db, tiny_model):
+    add_dataset(db, [("Terraform: Error acquiring the state lock", "Run `terraform force-unlock ID`."),
+                     *toy_pairs(3)], n_eval=1)
+    plan = plan_train(db, TEAM, dataset="v1", preset="cpu-small", overrides={}, base_model=str(tiny_model),
+                      models_dir=settings.models_dir)
+    plain = plan_train(db, TEAM, dataset="v1", preset="cpu-small", overrides={"question_forms": False},
+                       base_model=str(tiny_model), models_dir=settings.models_dir)
+    n_pairs = len(plain.train_rows)
+    questions = [r["messages"][-2]["content"] for r in plan.train_rows]
+    assert "Error acquiring the state lock" in questions and "Error acquiring state lock" in questions
+    assert len(plan.train_rows) > n_pairs and {r["messages"][-1]["content"] for r in plan.train_rows} == \
+        {r["messages"][-1]["content"] for r in plain.train_rows}
+    # the forms are more views of the same pairs: the derived epochs and rate do not change
+    assert (plan.config.epochs, plan.config.learning_rate) == (plain.config.epochs, plain.config.learning_rate)

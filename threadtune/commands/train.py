@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         plan = plan_train(db, s.team_id, dataset=dataset, preset=preset, overrides=parse_overrides(overrides),
                           base_model=s.base_model, models_dir=s.models_dir)
         cfg = plan.config
-        summary = (f"{preset} on dataset {plan.dataset['name']} ({len(plan.train_rows)} train rows, "
+        summary = (f"{preset} on dataset {plan.dataset['name']} ({plan.describe_rows()}, "
                    f"{cfg.epochs:g} epochs, lr {cfg.learning_rate:.2e})")
         if not now:
             job_id = queue_train(db, s.team_id, plan, created_by="cli")
