@@ -41,7 +41,7 @@ def main() -> None:
     from curation.store import connect
     from tests.fakes.signed import SlackSender
     from tests.fakes.slack import FakeSlack
-    from tests.serving.fake_llm import FakeLLM
+    from tests.fakes.llm import FakeLLM
     from threadtune.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-answer-"))

@@ -16,7 +16,7 @@ gradient-checkpoint recomputation is not counted, as is usual for MFU.
 
 ``--acceptance`` is the issue's acceptance run: 60 pairs from ../shared/data/datatalksclub-faq
 (answers of 60–320 characters, file order), trained with cpu-small through the real worker, then
-base / base+retrieval / tuned / tuned+retrieval scored on the 30 paraphrased questions in
+base / base+retrieval / tuned / tuned+retrieval scored on the 60 paraphrased questions (one per pair) in
 tests/training/data/faq-paraphrases.jsonl. Goal: tuned beats base by ≥ 0.10 token F1.
 """
 

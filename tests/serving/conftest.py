@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.serving.fake_llm import FakeLLM
+from tests.fakes.llm import FakeLLM
 
 WATCHED = "C0SUPPORT"
 
@@ -14,7 +14,7 @@ WATCHED = "C0SUPPORT"
 @pytest.fixture
 def fake_llm() -> Iterator[FakeLLM]:
     """A scripted OpenAI-compatible server (and vLLM runtime-LoRA stand-in) on loopback."""
-    fake = FakeLLM().start()
+    fake = FakeLLM("The answer is 42.", served=["threadtune/base"]).start()
     yield fake
     fake.stop()
 

@@ -52,7 +52,7 @@ def action_value(params: dict, action_id: str) -> str:
 def test_mention_gets_placeholder_in_thread_then_answer_with_citation_badge_and_footer(
         answer_bot, fake_slack, fake_llm, db):
     approve_pair(db, "How do I reset my password?", "Use the Forgot password link on the login page.")
-    fake_llm.reply = "Use the Forgot password link on the login page."
+    fake_llm.script = ["Use the Forgot password link on the login page."]
     started = time.monotonic()
     resp = mention(answer_bot, "How do I reset my password?", "1700000100.000100")
     assert resp.status_code == 200
@@ -77,7 +77,7 @@ def test_mention_gets_placeholder_in_thread_then_answer_with_citation_badge_and_
 
 def test_full_flow_thumbs_down_opens_modal_and_correction_becomes_feedback_candidate(
         answer_bot, fake_slack, fake_llm, db):
-    fake_llm.reply = "Restart the router twice."
+    fake_llm.script = ["Restart the router twice."]
     mention(answer_bot, "Why is the VPN slow?", "1700000200.000100")
     final = final_update(fake_slack)
     answer_id = action_value(final, "answer_down")
@@ -148,7 +148,7 @@ def test_timeout_shows_a_friendly_error_with_retry_and_retry_answers(
     retry = action_value(final, "answer_retry")
     assert db.execute("select error from answers").fetchone()[0]
     fake_llm.delay_s = 0
-    fake_llm.reply = "No, all systems are up."
+    fake_llm.script = ["No, all systems are up."]
     sender.block_action("answer_retry", retry, user_id=MEMBER, channel=WATCHED, message_ts=final["ts"])
     again = final_update(fake_slack, n=2)
     assert "all systems are up" in _text(again) and again["ts"] == final["ts"]
@@ -197,7 +197,7 @@ def test_mention_in_an_unwatched_channel_explains_instead_of_answering(answer_bo
 
 
 def test_slash_ask_acks_posts_the_question_and_answers_in_its_thread(answer_bot, fake_slack, fake_llm):
-    fake_llm.reply = "Fridays at 5pm."
+    fake_llm.script = ["Fridays at 5pm."]
     started = time.monotonic()
     r = answer_bot.command("/ask", "When is the deploy freeze?", user_id=MEMBER, channel_id=WATCHED)
     assert r.status_code == 200 and time.monotonic() - started < 3
@@ -298,7 +298,7 @@ def test_mention_answered_by_the_real_embedded_model(answer_bot_factory, answer_
 
 
 def test_streaming_updates_the_placeholder_at_most_once_a_second(answer_bot, fake_slack, fake_llm):
-    fake_llm.reply = " ".join(f"word{i}" for i in range(50))
+    fake_llm.script = [" ".join(f"word{i}" for i in range(50))]
     fake_llm.token_delay_s = 0.05  # 2.5 s of streaming
     started = time.monotonic()
     mention(answer_bot, "Tell me a long story", "1700002100.000100")

@@ -22,7 +22,7 @@ def test_ask_prints_the_answer_citation_badge_and_model(data_dir, fake_llm):
     db = connect(data_dir / "threadtune.db")
     approve_pair(db, "How do I reset my password?", "Use the Forgot password link.", team_id="T0LOCAL")
     db.close()
-    fake_llm.reply = "Use the Forgot password link."
+    fake_llm.script = ["Use the Forgot password link."]
     out = run_cli("ask", "How do I reset my password?", data_dir=data_dir,
                   env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
     assert out.returncode == 0, out.stderr
@@ -69,7 +69,7 @@ def test_serve_attach_hot_loads_the_live_adapter(data_dir, fake_llm, embedded_mo
     assert out.returncode == 0, out.stderr
     assert "serving threadtune/v1" in out.stdout
     assert ("POST", "/v1/load_lora_adapter", {"lora_name": "threadtune/v1", "lora_path": str(adapter)}) \
-        in fake_llm.requests
+        in fake_llm.calls
 
 
 @pytest.mark.slow
@@ -90,7 +90,7 @@ def test_serve_reloads_on_promote_and_rollback(tmp_path, fake_llm, embedded_mode
     s = settings.model_copy(update={"base_model": str(embedded_model_dir)})
     server = VllmServer.attach(fake_llm.base_url)
     current = reload_if_changed(s, db, server, (None, None))
-    assert current == (None, None) and not [r for r in fake_llm.requests if "lora" in r[1]]
+    assert current == (None, None) and not [r for r in fake_llm.calls if "lora" in r[1]]
     adapters = {}
     for v in ("v1", "v2"):
         adapters[v] = tmp_path / v

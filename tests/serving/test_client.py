@@ -9,7 +9,7 @@ from serving.errors import ServerError, ServerTimeout, ServerUnavailable
 
 
 def test_chat_returns_text_model_and_usage(fake_llm):
-    fake_llm.reply = "Four."
+    fake_llm.script = ["Four."]
     out = ModelClient(fake_llm.base_url, "threadtune/base").chat([{"role": "user", "content": "2+2?"}],
                                                                   max_tokens=8)
     assert out.text == "Four." and out.model == "threadtune/base" and out.completion_tokens == 1
@@ -17,7 +17,7 @@ def test_chat_returns_text_model_and_usage(fake_llm):
 
 
 def test_stream_yields_deltas_in_order(fake_llm):
-    fake_llm.reply = "one two three"
+    fake_llm.script = ["one two three"]
     deltas = list(ModelClient(fake_llm.base_url, "m").stream([{"role": "user", "content": "count"}]))
     assert "".join(deltas) == "one two three" and len(deltas) == 3
 

@@ -72,7 +72,7 @@ def test_promotion_hot_loads_the_new_adapter_and_unloads_the_old(fake_llm, tmp_p
     v1, v2 = make_adapter(tmp_path, "v1"), make_adapter(tmp_path, "v2")
     assert server.serve_model("v1", None, v1) == "threadtune/v1"
     assert server.serve_model("v2", None, v2) == "threadtune/v2"
-    lora = [(p, b) for m, p, b in fake_llm.requests if "lora" in p]
+    lora = [(p, b) for m, p, b in fake_llm.calls if "lora" in p]
     assert lora == [
         ("/v1/load_lora_adapter", {"lora_name": "threadtune/v1", "lora_path": str(v1)}),
         ("/v1/load_lora_adapter", {"lora_name": "threadtune/v2", "lora_path": str(v2)}),
