@@ -31,7 +31,8 @@ from bot.answer_prompt import live_model, prepare
 from bot.context import BotContext
 from bot.slash import SlashRequest
 from curation.ingest import first_delivery, is_watched
-from curation.store import now, status_counts, transaction
+from curation.status import status_counts
+from curation.store import now, transaction
 from serving.client import ModelClient
 from serving.embedded import served_name
 from serving.errors import ServerError, ServerTimeout, ServerUnavailable, ServingError

@@ -7,8 +7,9 @@
 
 One model is loaded; the base systems run with the adapter disabled. Generation is greedy and
 batched (left padding) with transformers in-process, with no repetition penalty: the bot's answers
-are greedy (temperature 0) and unpenalised too, and the scores are of what users would read. ``latency_s`` is the wall time of a batch
-divided by its size: the cost of one answer when answers are batched.
+are greedy (temperature 0) and unpenalised too, so the scores are of what users would read.
+``latency_s`` is the wall time of a batch divided by its size: the cost of one answer when answers
+are batched.
 Outputs: a report dict (the ``--json`` schema), a Markdown table and a PNG bar chart.
 """
 

@@ -13,7 +13,6 @@ import os
 import socket
 from typing import Any
 
-from curation.job_text import describe  # noqa: F401 - one formatter for terminal and Slack
 from curation.store import audit, dumps, loads, now, transaction
 from training.errors import JobError
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from training.jobs import describe
+from curation.job_text import describe
 
 log = logging.getLogger(__name__)
 

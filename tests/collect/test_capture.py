@@ -239,7 +239,7 @@ def test_reply_to_a_thread_begun_before_watching_fetches_its_parent(bot, db, wat
     while time.monotonic() < deadline and "1700000001.000100" not in texts(db):
         time.sleep(0.02)
     assert texts(db) == {"1700000001.000100": "Old question?", "1700000002.000100": "Late answer."}
-    from curation.store import status_counts
+    from curation.status import status_counts
     assert status_counts(db, T)["threads"] == 1
     bot.message("C1", "U2", "Another.", "1700000003.000100", thread_ts="1700000001.000100")
     time.sleep(0.2)

@@ -15,7 +15,7 @@ import pytest
 
 from curation.errors import ImportFormatError
 from curation.slack_export import import_export
-from curation.store import status_counts
+from curation.status import status_counts
 
 T = "T0FAKE"
 

@@ -8,7 +8,8 @@ import sqlite3
 import pytest
 
 from curation.errors import StoreError
-from curation.store import connect, migrations, schema_version, status_counts, transaction
+from curation.status import status_counts
+from curation.store import connect, migrations, schema_version, transaction
 
 TABLES = {"workspaces", "channels", "users", "messages", "events_seen", "documents", "candidates",
           "candidate_sources", "reviews", "audit", "datasets", "dataset_items", "jobs", "models",

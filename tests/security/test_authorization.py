@@ -15,7 +15,8 @@ from bot.roles import has_role, refusal, role_of
 from curation.candidates import add_candidate
 from curation.retrieval import top_pairs
 from curation.review import approve
-from curation.store import audit, status_counts
+from curation.status import status_counts
+from curation.store import audit
 from tests.conftest import ADMIN, MEMBER, REVIEWER
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -101,7 +101,7 @@ def test_full_flow_thumbs_down_opens_modal_and_correction_becomes_feedback_candi
                     "pending", MEMBER)
     fb = db.execute("select rating, correction, candidate_id from feedback").fetchone()
     assert fb[0] == -1 and fb[1].startswith("Switch") and fb[2] is not None
-    from curation.store import status_counts
+    from curation.status import status_counts
 
     assert status_counts(db, "T0FAKE")["feedback"] == {"base": {"up": 0, "down": 1}}
 

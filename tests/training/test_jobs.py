@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from curation.job_text import describe
 from tests.training.conftest import TEAM
 from training import jobs
 from training.errors import JobError
@@ -77,6 +78,6 @@ def test_resume_requeues_an_interrupted_job_with_resume_set(db):
 def test_describe_shows_progress_and_result():
     running = {"id": 3, "kind": "train", "status": "running", "error": None, "result": {},
                "progress": {"step": 5, "total": 40, "loss": 1.23456, "tokens_per_s": 80.2, "eta_s": 120.7}}
-    assert jobs.describe(running) == "#3 train running step 5/40 loss 1.235 80 tok/s ETA 120s"
+    assert describe(running) == "#3 train running step 5/40 loss 1.235 80 tok/s ETA 120s"
     done = {**running, "status": "done", "result": {"model": "v2"}}
-    assert jobs.describe(done) == "#3 train done → model v2"
+    assert describe(done) == "#3 train done → model v2"

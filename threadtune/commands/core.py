@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
     ) -> None:
         """Show counts of channels, messages, threads, candidates, datasets, models and jobs."""
-        from curation.store import status_counts
+        from curation.status import status_counts
 
         s = settings()
         db = open_db(s)

@@ -106,7 +106,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List the newest jobs with their progress or result."""
-        from training.jobs import describe, list_jobs
+        from curation.job_text import describe
+        from training.jobs import list_jobs
 
         s = settings()
         rows = list_jobs(open_db(s), s.team_id, limit=limit, status=status)
@@ -131,7 +132,8 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def jobs_cancel(job_id: int = typer.Argument(..., help="Job id.")) -> None:
         """Cancel a job; a running one is stopped by its worker, which kills the training process."""
-        from training.jobs import describe, request_cancel
+        from curation.job_text import describe
+        from training.jobs import request_cancel
 
         s = settings()
         console.print(describe(request_cancel(open_db(s), s.team_id, job_id)), highlight=False)
@@ -140,7 +142,8 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def jobs_resume(job_id: int = typer.Argument(..., help="Job id.")) -> None:
         """Queue an interrupted or failed job again; training continues from its last checkpoint."""
-        from training.jobs import describe, resume
+        from curation.job_text import describe
+        from training.jobs import resume
 
         s = settings()
         console.print(describe(resume(open_db(s), s.team_id, job_id)), highlight=False)
