@@ -20,8 +20,8 @@ def test_served_names_are_valid_repo_ids():
     assert served_name("v 3/x") == "threadtune/v-3-x"
 
 
-def test_hub_cache_workaround_makes_models_listing_work_offline(tmp_path):
-    """`/v1/models` scans the hub cache: with none it fails; with ours it lists the served name."""
+def test_hub_cache_snapshot_links_to_the_model_folder(tmp_path):
+    """Our offline hub cache is a snapshot of symlinks that huggingface_hub's public scanner reads."""
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
@@ -33,10 +33,18 @@ def test_hub_cache_workaround_makes_models_listing_work_offline(tmp_path):
     (model / "model.safetensors").write_bytes(b"x")
     snapshot = publish_to_hub_cache(model, tmp_path / "hub", "threadtune/v7")
     assert (snapshot / "config.json").resolve() == (model / "config.json").resolve()
-    from transformers.cli.serving.model_manager import ModelManager
+    assert [r.repo_id for r in scan_cache_dir(tmp_path / "hub").repos] == ["threadtune/v7"]
 
-    listed = ModelManager.get_gen_models.__wrapped__(str(tmp_path / "hub"))
-    assert [m["id"] for m in listed] == ["threadtune/v7"]
+
+@pytest.mark.slow
+def test_hub_cache_workaround_makes_models_listing_work_offline(embedded_model_dir, tmp_path):
+    """`GET /v1/models` of the real `transformers serve`, through the openai client, lists the
+    served name: without the workaround it scans a missing hub cache and answers 500."""
+    import openai
+
+    with EmbeddedServer(embedded_model_dir, name="v7", work_dir=tmp_path / "w") as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="threadtune", max_retries=0, timeout=60)
+        assert [m.id for m in client.models.list()] == ["threadtune/v7"]
 
 
 def test_missing_model_folder_is_refused_before_spawning(tmp_path):
