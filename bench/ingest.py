@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.ingest import _COLUMNS, message_row, skip_reason  # noqa: E402
+from curation.rows import MESSAGE_COLUMNS, message_row, skip_reason  # noqa: E402
 from curation.slack_export import import_export  # noqa: E402
 from curation.store import connect  # noqa: E402
 
@@ -100,7 +100,7 @@ def raw_insert(db_path: Path, rows: list[tuple], *, fts: bool) -> float:
         for (name,) in conn.execute("select name from sqlite_master where type = 'trigger' and "
                                     "tbl_name = 'messages'").fetchall():
             conn.execute(f"drop trigger {name}")
-    sql = f"insert into messages ({', '.join(_COLUMNS)}) values ({', '.join('?' for _ in _COLUMNS)})"
+    sql = f"insert into messages ({', '.join(MESSAGE_COLUMNS)}) values ({', '.join('?' for _ in MESSAGE_COLUMNS)})"
     start = time.perf_counter()
     with conn:
         conn.executemany(sql, rows)

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.server import free_port  # noqa: E402
-from curation.ingest import set_watched  # noqa: E402
+from curation.channels import set_watched  # noqa: E402
 from curation.store import connect  # noqa: E402
 from tests.fakes.slack import TEAM_ID, FakeSlack  # noqa: E402
 

@@ -30,7 +30,8 @@ from bot import answer_feedback
 from bot.answer_prompt import live_model, prepare
 from bot.context import BotContext
 from bot.slash import SlashRequest
-from curation.ingest import first_delivery, is_watched
+from curation.channels import is_watched
+from curation.event_ids import first_delivery
 from curation.status import status_counts
 from curation.store import now, transaction
 from serving.client import ModelClient

@@ -16,8 +16,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.users import resolve_users
-from curation import ingest
+from curation.deletion import apply_delete
 from curation.errors import CurationError
+from curation.messages import upsert_message
+from curation.rows import skip_reason
 from curation.store import transaction
 
 PAGE_SIZE = 200
@@ -86,7 +88,7 @@ def backfill_channel(db, client: WebClient, team_id: str, channel_id: str, *, da
             "(thread_ts is null or thread_ts = ts) and cast(ts as real) >= ? and "
             "cast(ts as real) < ?", [team_id, channel_id, float(oldest), started]).fetchall():
         if ts not in seen_top:
-            ingest.apply_delete(db, team_id, channel_id, ts, reason="deleted in Slack (backfill)")
+            apply_delete(db, team_id, channel_id, ts, reason="deleted in Slack (backfill)")
             result.deleted += 1
     resolve_users(db, client, team_id, result.users)
     return result
@@ -95,15 +97,15 @@ def backfill_channel(db, client: WebClient, team_id: str, channel_id: str, *, da
 def _store(db, team_id: str, channel_id: str, msg: dict, answered_reaction: str,
            result: BackfillResult) -> bool:
     """Store one message from a page; True when it is conversation (stored or deleted)."""
-    if ingest.skip_reason(msg):
+    if skip_reason(msg):
         result.skipped += 1
         return False
     if msg.get("subtype") == "tombstone":
-        ingest.apply_delete(db, team_id, channel_id, str(msg["ts"]), reason="deleted in Slack")
+        apply_delete(db, team_id, channel_id, str(msg["ts"]), reason="deleted in Slack")
         result.deleted += 1
         return True
-    ingest.upsert_message(db, team_id, channel_id, msg, "backfill",
-                          answered_reaction=answered_reaction)
+    upsert_message(db, team_id, channel_id, msg, "backfill",
+                   answered_reaction=answered_reaction)
     result.messages += 1
     result.users.add(msg.get("user") or "")
     return True
@@ -125,7 +127,7 @@ def _thread(db, client: WebClient, team_id: str, channel_id: str, parent: str,
             "select ts from messages where team_id = ? and channel_id = ? and thread_ts = ? and "
             "ts != ? and deleted = 0", [team_id, channel_id, parent, parent]).fetchall():
         if ts not in seen:
-            ingest.apply_delete(db, team_id, channel_id, ts, reason="deleted in Slack (backfill)")
+            apply_delete(db, team_id, channel_id, ts, reason="deleted in Slack (backfill)")
             result.deleted += 1
 
 

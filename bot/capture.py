@@ -24,8 +24,11 @@ from slack_sdk.errors import SlackApiError
 from bot.context import BotContext
 from bot.review import show_stale
 from bot.users import UserResolver
-from curation import ingest
-from curation.ingest import first_delivery  # re-exported: the answer listeners use it too
+from curation.channels import is_watched, upsert_channel
+from curation.deletion import apply_delete
+from curation.event_ids import first_delivery, prune_events_seen  # first_delivery: re-exported
+from curation.messages import apply_edit, apply_reaction, link_reply, upsert_message
+from curation.rows import skip_reason
 from curation.store import transaction
 
 log = logging.getLogger(__name__)
@@ -104,12 +107,12 @@ class ParentFetcher:
             page = client.conversations_replies(channel=channel, ts=parent, limit=1)
             first = (page.get("messages") or [None])[0]
             if isinstance(first, dict) and str(first.get("ts")) == parent and not (
-                    first.get("bot_id") or ingest.skip_reason(first)):
+                    first.get("bot_id") or skip_reason(first)):
                 db = self.ctx.db()
                 with _WRITE_LOCK, transaction(db):
-                    ingest.upsert_message(db, team_id, channel, first, "event",
-                                          answered_reaction=self.ctx.settings.answered_reaction)
-                    ingest.link_reply(db, team_id, channel, parent)
+                    upsert_message(db, team_id, channel, first, "event",
+                                   answered_reaction=self.ctx.settings.answered_reaction)
+                    link_reply(db, team_id, channel, parent)
         except SlackApiError as err:  # the reply is stored; a missing parent is a gap, not a failure
             log.info("parent %s in %s not fetched: %s", parent, channel, err.response.get("error"))
         except Exception:
@@ -144,7 +147,7 @@ def handle_event(ctx: BotContext, body: dict[str, Any], *, bot_user_id: str | No
     db = ctx.db()
     settings = ctx.settings
     if next(_handled) % PRUNE_EVERY == 0:
-        ingest.prune_events_seen(db)
+        prune_events_seen(db)
     with _WRITE_LOCK, transaction(db):
         event_id = body.get("event_id")
         if not first_delivery(db, str(event_id) if event_id else None, team_id, scope="capture"):
@@ -154,10 +157,10 @@ def handle_event(ctx: BotContext, body: dict[str, Any], *, bot_user_id: str | No
             item = event.get("item")
             if (isinstance(item, dict) and item.get("type") == "message"
                     and isinstance(item.get("channel"), str) and item.get("ts")):
-                ingest.apply_reaction(db, team_id, item["channel"], str(item["ts"]),
-                                      str(event.get("reaction") or ""), str(event.get("user") or ""),
-                                      added=kind == "reaction_added",
-                                      answered_reaction=settings.answered_reaction)
+                apply_reaction(db, team_id, item["channel"], str(item["ts"]),
+                               str(event.get("reaction") or ""), str(event.get("user") or ""),
+                               added=kind == "reaction_added",
+                               answered_reaction=settings.answered_reaction)
             return None
         channel = event.get("channel")
         if not channel or not isinstance(channel, str):
@@ -170,12 +173,12 @@ def handle_event(ctx: BotContext, body: dict[str, Any], *, bot_user_id: str | No
             return None
         if subtype == "message_changed":
             return _change(ctx, db, team_id, channel, event, bot_user_id, bot_id)
-        if _is_bot(event, bot_user_id, bot_id) or ingest.skip_reason(event):
+        if _is_bot(event, bot_user_id, bot_id) or skip_reason(event):
             return None
         if not _collects(ctx, db, team_id, channel, event.get("channel_type")):
             return None
-        ingest.upsert_message(db, team_id, channel, event, "event",
-                              answered_reaction=settings.answered_reaction)
+        upsert_message(db, team_id, channel, event, "event",
+                       answered_reaction=settings.answered_reaction)
         return _user(event)
 
 
@@ -188,9 +191,9 @@ def _collects(ctx: BotContext, db, team_id: str, channel: str, channel_type: str
     if channel_type in _DM_TYPES or channel.startswith("D"):
         if not ctx.settings.keep_dms:
             return False
-        ingest.upsert_channel(db, team_id, channel, None, is_private=True, is_im=True)
+        upsert_channel(db, team_id, channel, None, is_private=True, is_im=True)
         return True
-    return ingest.is_watched(db, team_id, channel)
+    return is_watched(db, team_id, channel)
 
 
 def _stored(db, team_id: str, channel: str, ts: str) -> bool:
@@ -213,13 +216,13 @@ def _delete(db, team_id: str, channel: str, ts: str | None) -> None:
         return
     known = db.execute("select 1 from channels where team_id = ? and id = ?",
                        [team_id, channel]).fetchone() is not None
-    _deleted.ids = _deleted.ids + ingest.apply_delete(db, team_id, channel, str(ts), tombstone=known)
+    _deleted.ids = _deleted.ids + apply_delete(db, team_id, channel, str(ts), tombstone=known)
 
 
 def _change(ctx: BotContext, db, team_id: str, channel: str, event: dict[str, Any],
             bot_user_id: str | None, bot_id: str | None) -> str | None:
     msg = event.get("message")
-    if not isinstance(msg, dict) or ingest.skip_reason(msg) == "no ts":
+    if not isinstance(msg, dict) or skip_reason(msg) == "no ts":
         return None
     ts = str(msg["ts"])
     if msg.get("subtype") == "tombstone":  # a parent deleted after it got replies
@@ -230,12 +233,12 @@ def _change(ctx: BotContext, db, team_id: str, channel: str, event: dict[str, An
     edited = msg["edited"].get("ts") if isinstance(msg.get("edited"), dict) else None
     text = msg.get("text")
     if _stored(db, team_id, channel, ts):
-        ingest.apply_edit(db, team_id, channel, ts, text if isinstance(text, str) else "",
-                          str(edited) if edited else None)
+        apply_edit(db, team_id, channel, ts, text if isinstance(text, str) else "",
+                   str(edited) if edited else None)
         return None
     # Edited before we saw it (say, in a channel watched since): store the current version.
-    if ingest.skip_reason(msg) or not _collects(ctx, db, team_id, channel, event.get("channel_type")):
+    if skip_reason(msg) or not _collects(ctx, db, team_id, channel, event.get("channel_type")):
         return None
-    ingest.upsert_message(db, team_id, channel, msg, "event",
-                          answered_reaction=ctx.settings.answered_reaction)
+    upsert_message(db, team_id, channel, msg, "event",
+                   answered_reaction=ctx.settings.answered_reaction)
     return _user(msg)

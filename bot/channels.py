@@ -16,8 +16,8 @@ from bot.backfill import SlackProgress, backfill_channel
 from bot.context import BotContext
 from bot.roles import has_role, refusal
 from bot.slash import SlashRequest
+from curation.channels import is_watched, set_watched
 from curation.errors import CurationError
-from curation.ingest import is_watched, set_watched
 from curation.store import audit, connect
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.context import BotContext
 from curation.candidates import add_candidate
 from curation.errors import CurationError
-from curation.ingest import thread_messages
+from curation.messages import thread_messages
 from curation.transcript import display_names, render_text
 
 log = logging.getLogger(__name__)

@@ -154,7 +154,7 @@ def show_stale(ctx: BotContext, client: WebClient, team_id: str, candidate_ids: 
     """Tell reviewers that pairs went stale (a source was deleted or forgotten): redraw their posts
     without the Approve/Edit buttons and note why in each post's thread. Returns posts updated.
 
-    For the parts that mark pairs stale (``curation.ingest.apply_delete``, forget)."""
+    For the parts that mark pairs stale (``curation.deletion.apply_delete``, forget)."""
     shown = 0
     for cid in candidate_ids:
         try:

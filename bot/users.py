@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.context import BotContext
-from curation.ingest import upsert_users
+from curation.users import upsert_users
 
 log = logging.getLogger(__name__)
 

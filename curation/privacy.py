@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
-from curation.ingest import apply_delete, mark_stale
+from curation.deletion import apply_delete, mark_stale
 from curation.store import audit, now, transaction
 
 

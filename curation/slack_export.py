@@ -25,10 +25,14 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from curation.channels import upsert_channels
+from curation.deletion import apply_delete
 from curation.errors import ImportFormatError
-from curation.ingest import (apply_delete, clean_text, deferred_fts, message_row, skip_reason,
-                             upsert_channels, upsert_rows, upsert_users)
+from curation.fts import deferred_fts
+from curation.messages import upsert_rows
+from curation.rows import clean_text, message_row, skip_reason
 from curation.store import now, transaction
+from curation.users import upsert_users
 
 DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
 #: Listing files and what kind of conversation their folders hold.
@@ -159,7 +163,7 @@ _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _clean(value: Any) -> Any:
-    """``value`` with every string made valid UTF-8 (see :func:`curation.ingest.clean_text`)."""
+    """``value`` with every string made valid UTF-8 (see :func:`curation.rows.clean_text`)."""
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, list):

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from curation.store import CANDIDATE_STATUSES
+from curation.schema import CANDIDATE_STATUSES
 
 
 def status_counts(db: Database, team_id: str) -> dict[str, Any]:

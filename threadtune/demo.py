@@ -125,7 +125,7 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
     from curation.candidates import list_candidates
     from curation.curate import run_curate
     from curation.documents import add_document
-    from curation.ingest import set_watched
+    from curation.channels import set_watched
     from curation.slack_export import import_export
     from curation.store import connect
     from serving.models import resolve

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from curation.candidates import add_candidate
-from curation.ingest import set_watched
+from curation.channels import set_watched
 
 T = "T0FAKE"
 
@@ -168,7 +168,7 @@ def test_author_display_name_is_resolved_and_cached(bot, db, watched, fake_slack
     deadline = time.monotonic() + 5
     while not db["users"].count and time.monotonic() < deadline:
         time.sleep(0.02)
-    from curation.ingest import display_name
+    from curation.users import display_name
     assert display_name(db, T, "U1") == "ana"
     time.sleep(0.2)
     assert fake_slack.count("users.info") == 1

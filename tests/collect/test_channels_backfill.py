@@ -6,7 +6,7 @@ import time
 
 from bot.app import web_client
 from bot.backfill import backfill_channel
-from curation.ingest import is_watched, set_watched
+from curation.channels import is_watched, set_watched
 from tests.conftest import ADMIN, MEMBER
 
 T = "T0FAKE"

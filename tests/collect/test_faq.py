@@ -6,7 +6,9 @@ import json
 import time
 
 from bot.faq import faq_modal, submitted
-from curation import ingest
+from curation.deletion import apply_delete
+from curation.messages import upsert_message
+from curation.users import upsert_users
 from tests.conftest import MEMBER
 
 T = "T0FAKE"
@@ -65,10 +67,10 @@ def test_empty_answer_is_refused_inside_the_modal(bot, db):
 
 
 def test_save_as_faq_shortcut_prefills_from_the_stored_thread(bot, db, fake_slack):
-    ingest.upsert_users(db, T, [{"id": "U2", "name": "ben", "profile": {"display_name": "Ben"}}])
-    ingest.upsert_message(db, T, "C1", {"ts": "1.1", "user": "U1", "text": "How do I get <@U2> to reset it?"}, "event")
-    ingest.upsert_message(db, T, "C1", {"ts": "1.2", "user": "U1", "text": "anyone?", "thread_ts": "1.1"}, "event")
-    ingest.upsert_message(db, T, "C1", {"ts": "1.3", "user": "U2", "text": "Use the portal.", "thread_ts": "1.1"}, "event")
+    upsert_users(db, T, [{"id": "U2", "name": "ben", "profile": {"display_name": "Ben"}}])
+    upsert_message(db, T, "C1", {"ts": "1.1", "user": "U1", "text": "How do I get <@U2> to reset it?"}, "event")
+    upsert_message(db, T, "C1", {"ts": "1.2", "user": "U1", "text": "anyone?", "thread_ts": "1.1"}, "event")
+    upsert_message(db, T, "C1", {"ts": "1.3", "user": "U2", "text": "Use the portal.", "thread_ts": "1.1"}, "event")
     payload = {"type": "message_action", "callback_id": "save_as_faq", "trigger_id": "trig-9",
                "user": {"id": MEMBER, "team_id": T}, "channel": {"id": "C1", "name": "help"},
                "message": {"type": "message", "ts": "1.1", "user": "U1", "text": "How do I …"},
@@ -85,7 +87,7 @@ def test_save_as_faq_shortcut_prefills_from_the_stored_thread(bot, db, fake_slac
     sources = {(s["channel_id"], s["ts"]) for s in db.query("select * from candidate_sources")}
     assert sources == {("C1", "1.1"), ("C1", "1.3")} == {(s["channel_id"], s["ts"]) for s in meta["sources"]}
     # deleting the answer in Slack stales the FAQ
-    ingest.apply_delete(db, T, "C1", "1.3")
+    apply_delete(db, T, "C1", "1.3")
     assert db["candidates"].get(cand["id"])["stale"] == 1
 
 

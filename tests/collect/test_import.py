@@ -172,7 +172,7 @@ def test_not_an_export_says_what_is_expected(db, tmp_path):
 
 
 def test_import_does_not_bring_back_a_message_deleted_live(db, tmp_path):
-    from curation.ingest import apply_delete
+    from curation.deletion import apply_delete
 
     apply_delete(db, T, "C1", "1600000001.000100")
     import_export(db, make_export(tmp_path / "export"), T)
@@ -222,7 +222,7 @@ def fts_count(db, word: str) -> int:
 
 
 def test_search_index_stays_exact_across_imports_edits_and_failures(db, tmp_path):
-    from curation.ingest import upsert_message
+    from curation.messages import upsert_message
 
     export = make_export(tmp_path / "export")
     upsert_message(db, T, "C1", {"ts": "1600000002.000100", "user": "U1", "text": "oldword"}, "event")

@@ -8,8 +8,9 @@ import sqlite3
 import pytest
 
 from curation.errors import StoreError
+from curation.schema import migrations
 from curation.status import status_counts
-from curation.store import connect, migrations, schema_version, transaction
+from curation.store import connect, schema_version, transaction
 
 TABLES = {"workspaces", "channels", "users", "messages", "events_seen", "documents", "candidates",
           "candidate_sources", "reviews", "audit", "datasets", "dataset_items", "jobs", "models",

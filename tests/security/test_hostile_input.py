@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from curation.ingest import set_watched
+from curation.channels import set_watched
 from tests.conftest import ADMIN
 
 TEAM = "T0FAKE"

@@ -104,7 +104,7 @@ def test_slash_forget_by_admin_removes_and_tells_reviewers(bot, fake_slack, db):
 
 
 def test_deleting_a_source_message_tells_reviewers_on_the_review_post(bot, fake_slack, db):
-    from curation.ingest import set_watched
+    from curation.channels import set_watched
 
     set_watched(db, TEAM, "C1", True, by=ADMIN)
     cid = seed_thread(db)

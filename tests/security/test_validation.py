@@ -68,7 +68,7 @@ def test_socket_mode_app_survives_arbitrary_events(socket_app, db, event):
 
 
 def test_socket_mode_drops_malformed_and_keeps_valid(socket_app, db):
-    from curation.ingest import set_watched
+    from curation.channels import set_watched
 
     set_watched(db, "T0FAKE", "C1", True, by="U0ADMIN")
     bad = {"type": "event_callback", "team_id": "T0FAKE", "event_id": "Ev1",

@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         """Fetch a channel's history and threads through the Web API (conversations.history/replies)."""
         from bot.app import web_client
         from bot.backfill import backfill_channel
-        from curation.ingest import is_watched, set_watched
+        from curation.channels import is_watched, set_watched
         from curation.store import audit
 
         s = settings()
@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
 
 def _set_watch(channel: str, watched: bool) -> None:
     from curation.errors import CurationError
-    from curation.ingest import set_watched
+    from curation.channels import set_watched
     from curation.store import audit
 
     if channel[:1] not in ("C", "G", "D") or not channel.isalnum():

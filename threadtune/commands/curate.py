@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
         """List candidate pairs, optionally of one status."""
         from curation.candidates import list_candidates
         from curation.errors import CurationError
-        from curation.store import CANDIDATE_STATUSES
+        from curation.schema import CANDIDATE_STATUSES
 
         if status and status not in CANDIDATE_STATUSES:
             raise CurationError(f"--status {status!r}: use one of {', '.join(CANDIDATE_STATUSES)}")
