@@ -10,6 +10,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from curation.model_versions import live_model as read_live_model
 from curation.retrieval import top_pairs
 
 #: token_set_ratio at or above which a question "matches an approved pair closely".
@@ -46,9 +47,9 @@ class Prepared:
 
 def live_model(db: Any, team_id: str) -> LiveModelRow:
     """The live model of ``team_id`` read from the store (the training registry writes it)."""
-    row = db.execute("select name, base_model, adapter_path from models where team_id = ? and "
-                     "status = 'live' order by promoted_at desc limit 1", [team_id]).fetchone()
-    return LiveModelRow(*row) if row else LiveModelRow(None, None, None)
+    row = read_live_model(db, team_id)
+    return LiveModelRow(row["name"], row["base_model"], row["adapter_path"]) if row else \
+        LiveModelRow(None, None, None)
 
 
 def system_prompt(db: Any, team_id: str, default: str) -> str:

@@ -1,5 +1,5 @@
 """Review in Slack: candidate posts with Approve / Edit / Reject, modals, ✅/❌ reactions, and the
-`/threadtune review` and `/threadtune curate` commands.
+`/threadtune review` command (`/threadtune curate` queues a job for the worker: bot/jobs.py).
 
 - Each candidate is posted as its own message (decisions go into its thread) to the review channel,
   or, in ``source_thread`` mode, into the support thread it came from.
@@ -61,7 +61,6 @@ class Pacer:
 
 
 _pacer = Pacer()
-_curate_lock = threading.Lock()
 
 
 @dataclass
@@ -250,61 +249,7 @@ def review_command(ctx: BotContext, req: SlashRequest, client: WebClient, respon
     threading.Thread(target=work, name="review-post", daemon=True).start()
 
 
-def curate_command(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
-    """Turn new threads and documents into candidate pairs: `/threadtune curate` (reviewers)."""
-    if not has_role(ctx.settings, req.user_id, "reviewer", client):
-        respond(text=refusal(ctx.settings, "reviewer", "run curation"), response_type="ephemeral")
-        return
-    if not _curate_lock.acquire(blocking=False):
-        respond(":hourglass: A curate run is already going; its progress message updates as it runs.")
-        return
-    try:
-        status = client.chat_postMessage(channel=req.channel_id, text=":gear: Curating new threads…")
-        channel, ts = status["channel"], status["ts"]
-    except SlackApiError:
-        channel = ts = None
-        respond(":gear: Curating new threads… I will report here when it is done.")
-
-    def update(text: str) -> None:
-        if channel and ts:
-            try:
-                client.chat_update(channel=channel, ts=ts, text=text)
-                return
-            except SlackApiError:
-                pass
-        respond(text)
-
-    def work() -> None:
-        from curation.curate import run_curate
-
-        last = [0.0]
-
-        def progress(done: int, total: int, label: str) -> None:
-            if time.monotonic() - last[0] >= 2.0 and done < total:  # chat.update is rate-limited too
-                last[0] = time.monotonic()
-                if channel and ts:
-                    try:
-                        client.chat_update(channel=channel, ts=ts,
-                                           text=f":gear: Curating… {done}/{total} sources")
-                    except SlackApiError:
-                        pass
-
-        try:
-            report = run_curate(ctx.settings, ctx.db(), team_id=req.team_id, progress=progress)
-            update(f":white_check_mark: Curation done: {report.summary()}. "
-                   "`/threadtune review` posts the new candidates.")
-        except CurationError as err:
-            update(f":warning: Curation stopped: {err}")
-        except Exception as err:  # a model server that failed to start, and the like
-            log.exception("curate run failed")
-            update(f":warning: Curation failed: {type(err).__name__}: {err}"[:2000])
-        finally:
-            _curate_lock.release()
-
-    threading.Thread(target=work, name="curate", daemon=True).start()
-
-
-SUBCOMMANDS = {"review": review_command, "curate": curate_command}
+SUBCOMMANDS = {"review": review_command}
 
 
 # --- listeners ---------------------------------------------------------------------------------

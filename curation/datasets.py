@@ -24,7 +24,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from curation.candidates import add_candidate
-from curation.errors import CurationError, ImportFormatError, NotFound
+from curation.dataset_lookup import resolve_dataset
+from curation.errors import CurationError, ImportFormatError
 from curation.review import approve_imported
 from curation.store import audit, dumps, loads, now, transaction
 
@@ -115,20 +116,6 @@ def list_datasets(db: Database, team_id: str) -> list[dict[str, Any]]:
         "select * from datasets where team_id = ? order by version", [team_id])]
 
 
-def get_dataset(db: Database, team_id: str, spec: str | int) -> dict[str, Any]:
-    """A version by name (``v2``), number (``2``), full id or id prefix (6+ characters)."""
-    text = str(spec).strip()
-    rows = list(db.query(
-        "select * from datasets where team_id = ? and (name = ? or cast(version as text) = ? or id = ? "
-        "or (length(?) >= 6 and id like ? || '%')) order by version desc",
-        [team_id, text, text.lstrip("vV"), text, text, text]))
-    if not rows:
-        names = ", ".join(r["name"] for r in list_datasets(db, team_id)) or "none yet"
-        raise NotFound(f"dataset {text!r} not found in team {team_id} (versions: {names}); "
-                       "create one with `threadtune dataset create`")
-    return {**rows[0], "meta": loads(rows[0]["meta"], {})}
-
-
 # --- export ----------------------------------------------------------------------------------
 
 
@@ -155,7 +142,7 @@ def export_rows(db: Database, team_id: str, spec: str | int, fmt: str = "openai"
         raise CurationError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if split not in SPLITS:
         raise CurationError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
-    ds = get_dataset(db, team_id, spec)
+    ds = resolve_dataset(db, team_id, spec)
     prompt = system_prompt if system_prompt is not None else ds["system_prompt"]
     where = "" if split == "all" else "and split = ?"
     args = [ds["id"], team_id] + ([] if split == "all" else [split])

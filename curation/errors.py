@@ -20,3 +20,11 @@ class NotFound(CurationError):
 
 class Forbidden(CurationError):
     """The acting user lacks the role an action needs; the message says who can do it."""
+
+
+class JobError(CurationError):
+    """A job that does not exist, or an action its state does not allow (cancel a finished job …)."""
+
+
+class ConfigError(CurationError):
+    """A preset name, override or training config is invalid (every problem in one message)."""

@@ -18,10 +18,13 @@ def _decoded(value: Any) -> dict[str, Any]:
 
 
 def describe(job: dict[str, Any]) -> str:
-    """``#3 train running step 5/40 loss 1.235 80 tok/s ETA 120s``; a done job ends with its result."""
+    """``#3 train running step 5/40 loss 1.235 80 tok/s ETA 120s``; a done job ends with its result
+    (a curate job with its summary: what it read and the candidates it made)."""
     text = f"#{job['id']} {job['kind']} {job['status']}"
     p, r = _decoded(job.get("progress")), _decoded(job.get("result"))
-    if job["status"] == "running" and p.get("total"):
+    if job["status"] == "running" and p.get("total") and job["kind"] == "curate":
+        text += f" {p.get('step', 0)}/{p['total']} sources"
+    elif job["status"] == "running" and p.get("total"):
         text += f" step {p.get('step', 0)}/{p['total']}"
         if p.get("loss") is not None:
             text += f" loss {p['loss']:.3f}"
@@ -29,6 +32,8 @@ def describe(job: dict[str, Any]) -> str:
             text += f" {p['tokens_per_s']:.0f} tok/s"
         if p.get("eta_s") is not None:
             text += f" ETA {int(p['eta_s'])}s"
+    if job["status"] == "done" and r.get("summary"):
+        text += f": {r['summary']}"
     if job["status"] == "done" and r.get("model"):
         text += f" → model {r['model']}"
     systems = r.get("systems") or {}

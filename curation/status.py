@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from curation.model_versions import live_model
 from curation.schema import CANDIDATE_STATUSES
 
 
@@ -21,10 +22,7 @@ def status_counts(db: Database, team_id: str) -> dict[str, Any]:
         "select status, count(*) from candidates where team_id = ? group by status", [team_id]
     ).fetchall():
         by_status[status] = n
-    live = db.execute(
-        "select name, base_model, adapter_path from models where team_id = ? and status = 'live'",
-        [team_id],
-    ).fetchone()
+    live = live_model(db, team_id)
     feedback: dict[str, dict[str, int]] = {}
     for model, up, down in db.execute(
         "select a.model, sum(f.rating > 0), sum(f.rating < 0) from feedback f "
@@ -60,6 +58,6 @@ def status_counts(db: Database, team_id: str) -> dict[str, Any]:
         "datasets": one("select count(*) from datasets where team_id = ?", team_id),
         "models": one("select count(*) from models where team_id = ?", team_id),
         "jobs": jobs,
-        "live_model": live[0] if live else None,
+        "live_model": live["name"] if live else None,
         "feedback": feedback,
     }

@@ -126,6 +126,7 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
     from curation.curate import run_curate
     from curation.documents import add_document
     from curation.channels import set_watched
+    from curation.model_versions import list_models
     from curation.slack_export import import_export
     from curation.store import connect
     from serving.models import resolve
@@ -233,7 +234,7 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
         if finished.get("status") != "done":
             raise DemoError(f"training job {finished.get('id')} ended {finished.get('status')}: "
                             f"{finished.get('error')}")
-        trained = registry.list_models(db, team)[-1]
+        trained = list_models(db, team)[-1]
         result.model = trained["name"]
         res = json.loads(finished["result"]) if isinstance(finished.get("result"), str) else (finished.get("result") or {})
         update(result=f"model {trained['name']} trained on {ds['name']}"

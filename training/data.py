@@ -1,8 +1,8 @@
 """Dataset versions from the store, as TRL ``messages`` rows.
 
-Reads the ``datasets`` and ``dataset_items`` tables that curation freezes (see curation/store.py);
-it does not need curation's code. A version is named by its content-hash id, its name (``v3``),
-its number (``3``) or ``latest``.
+Reads the ``datasets`` and ``dataset_items`` tables that curation freezes. A version is named as
+``curation.dataset_lookup.resolve_dataset`` reads it: its content hash or a prefix of it, its name
+(``v3``), its number (``3``) or ``latest``.
 """
 
 from __future__ import annotations
@@ -11,34 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from curation.dataset_lookup import resolve_dataset
 from training.errors import DatasetError
-
-
-def resolve_dataset(db: Any, team_id: str, version: str | int | None) -> dict[str, Any]:
-    """The ``datasets`` row for ``version`` (None or 'latest': the newest) of ``team_id``."""
-    if not db["datasets"].exists():
-        raise DatasetError("the store has no datasets table; run `threadtune init`")
-    spec = "latest" if version in (None, "") else str(version).strip()
-    if spec == "latest":
-        rows = list(db.query(
-            "select * from datasets where team_id = ? order by version desc limit 1", [team_id]))
-    else:
-        digits = spec[1:] if spec[:1] in "vV" else spec
-        rows = list(db.query(
-            "select * from datasets where team_id = ? and (id = ? or name = ? or version = ?) "
-            "order by version desc limit 1",
-            [team_id, spec, spec, int(digits) if digits.isdigit() else -1]))
-        if not rows and len(spec) >= 6:  # a unique prefix of the content hash
-            rows = list(db.query(
-                "select * from datasets where team_id = ? and id like ? order by version desc",
-                [team_id, spec + "%"]))
-    if not rows:
-        known = [r["name"] for r in db.query(
-            "select name from datasets where team_id = ? order by version", [team_id])]
-        hint = f"known versions: {', '.join(known)}" if known else (
-            "there are none yet; approve pairs and run `threadtune dataset create`")
-        raise DatasetError(f"dataset {spec!r} not found for team {team_id} ({hint})")
-    return rows[0]
 
 
 def to_messages(question: str, answer: str, system_prompt: str | None) -> dict[str, list[dict[str, str]]]:
@@ -53,7 +27,7 @@ def load_dataset_messages(db: Any, team_id: str, version: str | int | None,
     """``(train_rows, eval_rows)`` in TRL's ``messages`` format for a dataset version.
 
     Each row is ``{"messages": [system?, user, assistant]}``; eval rows hold the held-out pairs and
-    the variant phrasings. Raises DatasetError when the version is unknown or its train split is empty.
+    the variant phrasings. Raises NotFound when the version is unknown, DatasetError when its train split is empty.
     """
     ds = resolve_dataset(db, team_id, version)
     items = list(db.query(

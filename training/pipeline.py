@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from curation.dataset_lookup import resolve_dataset
+from curation.errors import ConfigError, CurationError
+from curation.model_versions import get_model
 from training import registry
 from training.augment import augment_rows
 from training.config import TrainConfig, resolve_config
-from training.data import load_dataset_messages, pair_of, resolve_dataset, write_jsonl
-from training.errors import ConfigError, DatasetError, TrainingError
+from training.data import load_dataset_messages, pair_of
+from training.errors import DatasetError, TrainingError
 from training.evaluate import EvalItem, bar_chart, evaluate, markdown_table, read_eval_file, split_key
 
 
@@ -60,7 +63,7 @@ def plan_train(db: Any, team_id: str, *, dataset: str | None, preset: str, overr
     try:
         ds = resolve_dataset(db, team_id, dataset)
         rows, _ = load_dataset_messages(db, team_id, ds["id"])
-    except DatasetError as err:
+    except (DatasetError, CurationError) as err:
         problems.append(str(err))
     try:
         config = resolve_config(preset, len(rows), overrides)
@@ -82,7 +85,7 @@ def plan_train(db: Any, team_id: str, *, dataset: str | None, preset: str, overr
 def queue_train(db: Any, team_id: str, plan: TrainPlan, *, created_by: str = "cli",
                 slack_channel: str | None = None, slack_ts: str | None = None) -> int:
     """Queue a validated plan as a ``train`` job; returns the job id."""
-    from training import jobs
+    from curation import jobs
 
     return jobs.enqueue(db, team_id, "train", plan.job_args(), created_by=created_by,
                         slack_channel=slack_channel, slack_ts=slack_ts)
@@ -94,7 +97,7 @@ def train_now(db: Any, team_id: str, plan: TrainPlan, *, data_dir: Path, models_
 
     Older queued train jobs run first, one at a time, as the worker would run them.
     """
-    from training import jobs
+    from curation import jobs
     from training.notify import SilentNotifier
     from training.worker import WorkerContext, run_one
 
@@ -132,7 +135,7 @@ def evaluate_model(db: Any, team_id: str, name: str, *, out_dir: Path, dataset: 
     from curation.retrieval import top_pairs
     from serving.models import is_hf_folder
 
-    model = registry.get_model(db, team_id, name)
+    model = get_model(db, team_id, name)
     items, split, system_prompt = eval_items(db, team_id, model, dataset=dataset, eval_file=eval_file)
     if not is_hf_folder(Path(model["base_model"])):
         raise TrainingError(f"{model['name']}: base model folder {model['base_model']} is missing; "

@@ -3,8 +3,8 @@
 Each trained adapter gets a version (v1, v2 …) with its base model, adapter path, dataset, config,
 metrics and a status: ``candidate``, ``live`` (at most one per team) or ``retired``.
 
-The serving side reads the live model with :func:`live_model` and reloads when it changes.
-:func:`promote` and :func:`rollback` change it in one transaction, write an audit row, and then call
+This module writes the table; everyone reads it through ``curation/model_versions.py`` (the live
+model, one version, the list), which the bot shares. :func:`promote` and :func:`rollback` change it in one transaction, write an audit row, and then call
 the optional ``on_change(model_row)`` hook (the CLI passes serving's reload, the bot leaves it
 to the server's own watch of the store).
 """
@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Callable
 
-from curation.store import audit, dumps, loads, now, transaction
+from curation.model_versions import get_model, live_model
+from curation.store import audit, dumps, now, transaction
 from training.errors import RegistryError
 
 #: The metric that gates promotion, read from the "tuned" system of an eval report.
@@ -24,15 +25,6 @@ GATE_METRIC = "token_f1"
 def _stamp() -> str:
     """Promotion time to the microsecond: rollback orders promotions by it."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    row = dict(row)
-    row["config"] = loads(row.get("config"), {})
-    row["metrics"] = loads(row.get("metrics"), {})
-    return row
 
 
 def register_model(db: Any, team_id: str, *, base_model: str, adapter_path: str, dataset_id: str,
@@ -51,39 +43,6 @@ def register_model(db: Any, team_id: str, *, base_model: str, adapter_path: str,
             "metrics": dumps(metrics or {}), "status": "candidate", "created_at": now(),
         })
     return get_model(db, team_id, f"v{version}")
-
-
-def get_model(db: Any, team_id: str, name: str) -> dict[str, Any]:
-    """A model by name (``v3``), number (``3``), ``latest`` or ``live``; RegistryError if unknown."""
-    spec = str(name).strip()
-    if spec == "latest":
-        row = db.execute("select * from models where team_id = ? order by version desc limit 1",
-                         [team_id]).fetchone()
-    elif spec == "live":
-        row = db.execute("select * from models where team_id = ? and status = 'live'", [team_id]).fetchone()
-    else:
-        digits = spec[1:] if spec[:1] in "vV" else spec
-        row = db.execute("select * from models where team_id = ? and version = ?",
-                         [team_id, int(digits) if digits.isdigit() else -1]).fetchone()
-    if row is None:
-        known = [r[0] for r in db.execute("select name from models where team_id = ? order by version",
-                                          [team_id]).fetchall()]
-        hint = f"known: {', '.join(known)}" if known else "none trained yet; run `threadtune train`"
-        raise RegistryError(f"model {spec!r} not found for team {team_id} ({hint})")
-    cols = [d[0] for d in db.execute("select * from models limit 0").description]
-    return _decode(dict(zip(cols, row)))  # type: ignore[return-value]
-
-
-def list_models(db: Any, team_id: str) -> list[dict[str, Any]]:
-    """All versions of a team, newest first."""
-    return [_decode(r) for r in db.query(  # type: ignore[misc]
-        "select * from models where team_id = ? order by version desc", [team_id])]
-
-
-def live_model(db: Any, team_id: str) -> dict[str, Any] | None:
-    """The live model row of a team (base_model, adapter_path, name …), or None: serve the base."""
-    return _decode(next(iter(db.query(
-        "select * from models where team_id = ? and status = 'live'", [team_id])), None))
 
 
 def record_eval(db: Any, team_id: str, name: str, report: dict[str, Any]) -> None:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from training import jobs, registry
+from curation import jobs
+from training import registry
 from training.errors import RegistryError, TrainingError
 from training.notify import Notifier, SilentNotifier
 from training.sft import ERROR_PREFIX, PROGRESS_PREFIX, RESULT_PREFIX, RunSpec, accelerate_command, write_spec
@@ -44,9 +45,10 @@ class WorkerContext:
     kill_grace_s: float = 10.0
     stale_after_s: float = jobs.STALE_AFTER_S
     python: str = sys.executable
-    #: Runs a ``curate`` job: ``curate(db, team_id, args) -> result dict``. The CLI passes curation's
-    #: run with the settings; None: curate jobs fail with a hint.
-    curate: Callable[[Any, str, dict[str, Any]], dict[str, Any]] | None = None
+    #: Runs a ``curate`` job: ``curate(db, team_id, args, progress) -> result dict``, where
+    #: ``progress(done, total, label)`` reports sources done. The CLI passes curation's run with the
+    #: settings (it serves the model for the run); None: curate jobs fail with a hint.
+    curate: Callable[[Any, str, dict[str, Any], Callable[[int, int, str], None]], dict[str, Any]] | None = None
 
     @property
     def runs_dir(self) -> Path:
@@ -237,12 +239,17 @@ def run_admin_jobs(db: Any, ctx: WorkerContext) -> int:
 
 
 def run_curate_job(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifier) -> dict[str, Any]:
-    """Run a queued curation through the callable the entrypoint supplied."""
+    """Run a queued curation (`/threadtune curate` queues one) through the callable the entrypoint
+    supplied; its progress goes to the job's notifier, which edits the status message (throttled)."""
     if ctx.curate is None:
         return jobs.finish(db, job["id"], "failed", error="this worker cannot curate; run `threadtune worker`")
     notifier.start(job)
+
+    def progress(done: int, total: int, label: str) -> None:
+        notifier.progress(job, {"step": done, "total": total, "phase": label})
+
     with beating(db, job["id"], ctx.heartbeat_s):
-        result = ctx.curate(db, job["team_id"], job["args"])
+        result = ctx.curate(db, job["team_id"], job["args"], progress)
     return jobs.finish(db, job["id"], "done", result=result)
 
 

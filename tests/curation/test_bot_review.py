@@ -201,35 +201,6 @@ def test_decided_posts_offer_only_the_actions_their_status_allows(status):
     assert ids == ([rb.ACTION_EDIT, rb.ACTION_REJECT] if status == "approved" else [])
 
 
-def test_curate_command_acks_then_reports_progress_in_one_updated_message(slack_settings, fake_slack, db):
-    from bot.app import build_app
-    from bot.server import running
-    from tests.conftest import SIGNING_SECRET
-    from tests.curation.helpers import vpn_thread
-    from tests.fakes.llm import FakeLLM
-    from tests.fakes.signed import SlackSender
-
-    vpn_thread(db, channel_id="C0HELP")
-    db.execute("update messages set team_id = ?", [TEAM_ID])
-    db.execute("update users set team_id = ?", [TEAM_ID])
-    with FakeLLM(['{"pairs": []}']) as llm:
-        s = slack_settings.model_copy(update={"llm_base_url": llm.base_url, "llm_model": "fake-llm"})
-        with running(build_app(s)) as url:
-            sender = SlackSender(url=url, signing_secret=SIGNING_SECRET)
-            start = time.monotonic()
-            resp = sender.command("/threadtune", "curate", user_id=REVIEWER, channel_id="C0GENERAL",
-                                  response_url=fake_slack.response_url("cur"))
-            assert resp.status_code == 200 and time.monotonic() - start < 3
-            status = fake_slack.wait_for("chat.postMessage")[0]
-            assert status.params["channel"] == "C0GENERAL" and "Curating" in status.params["text"]
-            done = wait_until(lambda: [c for c in fake_slack.calls_for("chat.update")
-                                       if "Curation done" in c.params.get("text", "")])
-            assert "1 pending" in done[0].params["text"]
-            sender.command("/threadtune", "curate", user_id=MEMBER, response_url=fake_slack.response_url("m"))
-            assert "Only reviewers" in fake_slack.wait_for("response_url")[-1].params["text"]
-    assert [c["origin"] for c in db.query("select origin from candidates")] == ["deterministic"]
-
-
 def test_stale_pairs_are_shown_to_reviewers_without_approve_buttons(bot, fake_slack, db, slack_settings):
     from bot.review import show_stale
 

@@ -9,8 +9,9 @@ import pytest
 from curation import review
 from curation.candidates import add_candidate
 from curation.datasets import (
-    create_dataset, export_rows, get_dataset, import_jsonl, list_datasets, split_of, write_jsonl,
+    create_dataset, export_rows, import_jsonl, list_datasets, split_of, write_jsonl,
 )
+from curation.dataset_lookup import resolve_dataset
 from curation.errors import CurationError, NotFound
 
 TEAM = "T1"
@@ -90,7 +91,7 @@ def test_export_formats_with_system_prompt(db, tmp_path):
     with pytest.raises(CurationError, match="unknown format"):
         export_rows(db, TEAM, "v1", "csv")
     with pytest.raises(NotFound, match="v1"):
-        get_dataset(db, TEAM, "v9")
+        resolve_dataset(db, TEAM, "v9")
 
 
 def test_import_keeps_good_rows_and_reports_bad_lines(db, tmp_path):

@@ -84,7 +84,7 @@ def test_workspaces_never_see_each_others_pairs_models_or_answers(db):
     b = top_pairs(db, "T0BBB", "reset the VPN", k=5)
     assert b and all("vpn.b.example" in p["answer"] for p in b)
     assert top_pairs(db, "T0CCC", "reset the VPN", k=5) == []
-    from training.registry import list_models, live_model
+    from curation.model_versions import list_models, live_model
 
     assert [m["adapter_path"] for m in list_models(db, "T0AAA")] == ["/adapters/T0AAA"]
     assert live_model(db, "T0CCC") is None

@@ -4,12 +4,16 @@ Slack, and the worker's status message (chat.update, throttled) and report uploa
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN, MEMBER
+from curation import jobs, model_versions
+from tests.conftest import ADMIN, MEMBER, REVIEWER
+from tests.fakes.wait import stays
 from tests.training.conftest import TEAM, add_dataset, toy_pairs
-from training import jobs, registry, worker
+from training import worker
 from training.notify import SlackNotifier
 
 
@@ -49,8 +53,21 @@ def test_an_admin_queues_training_with_a_status_message_and_an_audit_row(bot, db
 def test_an_unknown_dataset_or_preset_is_refused_and_nothing_is_queued(bot, db, fake_slack):
     add_dataset(db, toy_pairs(4))
     reply = _say(bot, fake_slack, "train v9 --preset gpu-huge")
-    assert "dataset `v9` not found" in reply["text"] and "preset `gpu-huge` is unknown" in reply["text"]
+    assert "dataset 'v9' not found" in reply["text"] and "known versions: v1" in reply["text"]
+    assert "preset 'gpu-huge' is unknown; choose one of cpu-small, gpu-lora, gpu-qlora" in reply["text"]
     assert jobs.list_jobs(db, TEAM) == []
+
+
+def test_an_unknown_override_is_refused_at_once_with_the_valid_keys(bot, db, fake_slack):
+    add_dataset(db, toy_pairs(4))
+    reply = _say(bot, fake_slack, "train lr=0.1")
+    assert "'lr' is not a config field (did you mean" in reply["text"]
+    assert "valid keys: preset, device, epochs, learning_rate" in reply["text"] and "lora_r" in reply["text"]
+    # values are checked against the preset too, every problem in one reply
+    reply = _say(bot, fake_slack, "train v1 lora_r=0 load_in_4bit=true epochs=oops")
+    for part in ("lora_r must be at least 1", "load_in_4bit needs device 'cuda'", "epochs='oops' is not a float"):
+        assert part in reply["text"], part
+    assert jobs.list_jobs(db, TEAM) == [] and fake_slack.count("chat.postMessage") == 0
 
 
 def test_cancel_and_the_job_list(bot, db, fake_slack):
@@ -73,12 +90,12 @@ def test_promotion_from_slack_is_applied_by_the_worker_and_reported_in_place(bot
                                notifier_for=lambda j: SlackNotifier(_client(fake_slack), j["slack_channel"],
                                                                     j["slack_ts"]))
     assert worker.run_admin_jobs(db, ctx) == 1
-    assert registry.live_model(db, TEAM)["name"] == "v1"
+    assert model_versions.live_model(db, TEAM)["name"] == "v1"
     update = fake_slack.calls_for("chat.update")[-1].params
     assert update["ts"] == jobs.get(db, 1)["slack_ts"] and "#1 promote done → model v1" in update["text"]
     _say(bot, fake_slack, "rollback")
     worker.run_admin_jobs(db, ctx)
-    assert registry.live_model(db, TEAM) is None
+    assert model_versions.live_model(db, TEAM) is None
     assert "No live model" in _say(bot, fake_slack, "rollback")["text"]
 
 
@@ -124,3 +141,45 @@ def test_slack_errors_do_not_stop_the_job(fake_slack):
     fake_slack.fail("chat.update", error="message_not_found", times=5)
     notifier.progress(job, {"step": 1, "total": 2})  # logged, not raised
     notifier.finish({**job, "status": "done"})
+
+
+def _children() -> list[int]:
+    """Processes whose parent is this test process (a model server the bot started would be one)."""
+    me, out = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_curate_from_slack_is_queued_and_the_worker_reports_it_in_one_message(bot, db, fake_slack, slack_settings):
+    from tests.curation.helpers import vpn_thread
+    from tests.fakes.llm import FakeLLM
+    from threadtune.commands.train import worker_context
+
+    vpn_thread(db, channel_id="C0HELP")
+    db.execute("update messages set team_id = ?", [TEAM])
+    db.execute("update users set team_id = ?", [TEAM])
+    db.conn.commit()
+    before = _children()
+    assert "Queued curation as job #1" in _say(bot, fake_slack, "curate", user=REVIEWER)["text"]
+    job = jobs.get(db, 1, TEAM)
+    assert (job["kind"], job["status"], job["args"], job["created_by"]) == ("curate", "queued", {"use_llm": True}, REVIEWER)
+    status = fake_slack.calls_for("chat.postMessage")[-1].params
+    assert status["channel"] == "C0OPS" and "#1 curate: queued by" in status["text"] and job["slack_ts"]
+    assert "already queued as job #1" in _say(bot, fake_slack, "curate", user=REVIEWER)["text"]
+    assert "Only reviewers" in _say(bot, fake_slack, "curate", user=MEMBER)["text"]
+    # the bot itself curates nothing and starts no model server
+    stays(lambda: _children() == before and db["candidates"].count == 0, 1.0, what="a bot without children")
+    with FakeLLM(['{"pairs": []}']) as llm:
+        s = slack_settings.model_copy(update={"llm_base_url": llm.base_url, "llm_model": "fake-llm"})
+        done = worker.run_one(db, worker_context(s, terminal=False))
+    assert done["status"] == "done", done["error"]
+    final = fake_slack.calls_for("chat.update")[-1].params
+    assert final["ts"] == job["slack_ts"] and final["text"].startswith(":white_check_mark: #1 curate done: read 1 thread")
+    assert "1 pending" in final["text"]
+    assert [c["origin"] for c in db.query("select origin from candidates")] == ["deterministic"]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from training.config import PRESET_NAMES, TrainConfig, derive_schedule, load_preset, parse_overrides, resolve_config
-from training.errors import ConfigError
+from curation.errors import ConfigError
+from curation.train_config import PRESET_NAMES, TrainConfig, load_preset, parse_overrides
+from training.config import derive_schedule, resolve_config
 from training.sft import accelerate_command
 
 
@@ -90,8 +91,3 @@ def test_the_accelerate_command_parses_with_accelerates_own_parser():
     assert args.num_processes == 2 and args.module and args.training_script == "training.sft"
     assert args.training_script_args == ["--spec", "/r/spec.json"]
 
-
-def test_the_bot_offers_the_same_presets():
-    from bot.jobs import PRESETS  # bot/ may not import training/: its copy is checked here
-
-    assert PRESETS == PRESET_NAMES

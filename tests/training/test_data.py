@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.training.conftest import TEAM, add_dataset, toy_pairs
-from training.data import load_dataset_messages, pair_of, resolve_dataset
+from curation.dataset_lookup import resolve_dataset
+from curation.errors import NotFound
+from training.data import load_dataset_messages, pair_of
 from training.errors import DatasetError
 
 
@@ -43,18 +45,18 @@ def test_a_version_is_found_by_name_number_hash_prefix_and_latest(db):
 
 def test_an_unknown_version_lists_the_known_ones(db):
     add_dataset(db, toy_pairs(3))
-    with pytest.raises(DatasetError, match="'v9' not found.*known versions: v1"):
+    with pytest.raises(NotFound, match="'v9' not found.*known versions: v1"):
         load_dataset_messages(db, TEAM, "v9")
 
 
 def test_no_dataset_at_all_says_how_to_make_one(db):
-    with pytest.raises(DatasetError, match="dataset create"):
+    with pytest.raises(NotFound, match="dataset create"):
         load_dataset_messages(db, TEAM, "latest")
 
 
 def test_another_teams_dataset_is_invisible(db):
     add_dataset(db, toy_pairs(3), team_id="T0OTHER")
-    with pytest.raises(DatasetError):
+    with pytest.raises(NotFound):
         resolve_dataset(db, TEAM, "v1")
 
 

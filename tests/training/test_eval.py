@@ -9,7 +9,7 @@ import pytest
 
 from curation.retrieval import fts_query, top_pairs
 from tests.training.conftest import TEAM, add_dataset, toy_pairs
-from training import registry
+from curation import model_versions
 from training.errors import DatasetError
 from training.evaluate import SYSTEMS, EvalItem, bar_chart, build_messages, markdown_table, read_eval_file, score
 
@@ -28,7 +28,7 @@ def test_the_eval_report_has_all_four_systems_and_its_files(tmp_path, trained):
     assert saved["systems"] == report["systems"]
     assert Path(report["files"]["chart"]).read_bytes()[:4] == b"\x89PNG"
     assert "| tuned+retrieval |" in Path(report["files"]["markdown"]).read_text()
-    stored = registry.get_model(trained, TEAM, "v1")["metrics"]["evals"][report["split"]]
+    stored = model_versions.get_model(trained, TEAM, "v1")["metrics"]["evals"][report["split"]]
     assert stored["systems"] == report["systems"]
 
 

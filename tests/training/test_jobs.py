@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
+from curation import jobs
+from curation.errors import JobError
 from curation.job_text import describe
 from tests.training.conftest import TEAM
-from training import jobs
-from training.errors import JobError
 
 
 def test_jobs_are_claimed_oldest_first_and_only_once(db):

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from tests.training.conftest import TEAM
+from curation import model_versions
+from curation.errors import NotFound
 from training import registry
 from training.errors import RegistryError
 
@@ -19,7 +21,7 @@ def _model(db, tuned: float | None, base: float = 0.1, split: str = SPLIT):
     if tuned is not None:
         registry.record_eval(db, TEAM, model["name"], {"split": split, "n": 3, "systems": {
             "base": {"token_f1": base}, "tuned": {"token_f1": tuned}}})
-    return registry.get_model(db, TEAM, model["name"])
+    return model_versions.get_model(db, TEAM, model["name"])
 
 
 def _audit(db, action):
@@ -41,7 +43,7 @@ def test_promotion_is_refused_on_a_worse_score_and_recorded(db):
     _model(db, 0.35)
     with pytest.raises(RegistryError, match="v2 scores token_f1 0.350.*below the live v1's 0.400.*--force"):
         registry.promote(db, TEAM, "v2")
-    assert registry.live_model(db, TEAM)["name"] == "v1"
+    assert model_versions.live_model(db, TEAM)["name"] == "v1"
     refused = _audit(db, "model.promote_refused")
     assert refused and refused[0]["target"] == "v2" and "below" in json.loads(refused[0]["detail"])["reason"]
 
@@ -51,7 +53,7 @@ def test_force_promotes_a_worse_model_and_says_so_in_the_audit(db):
     registry.promote(db, TEAM, "v1")
     _model(db, 0.35)
     live = registry.promote(db, TEAM, "v2", force=True, actor="U0ADMIN")
-    assert live["status"] == "live" and registry.get_model(db, TEAM, "v1")["status"] == "retired"
+    assert live["status"] == "live" and model_versions.get_model(db, TEAM, "v1")["status"] == "retired"
     detail = json.loads(_audit(db, "model.promote")[-1]["detail"])
     assert detail["forced"] is True and detail["previous"] == "v1"
 
@@ -62,7 +64,7 @@ def test_a_better_model_is_promoted_and_the_hook_is_told(db):
     _model(db, 0.45)
     seen = []
     registry.promote(db, TEAM, "latest", on_change=seen.append)
-    assert [m["name"] for m in seen] == ["v2"] and registry.live_model(db, TEAM)["name"] == "v2"
+    assert [m["name"] for m in seen] == ["v2"] and model_versions.live_model(db, TEAM)["name"] == "v2"
 
 
 def test_an_unevaluated_model_is_not_promoted(db):
@@ -93,7 +95,7 @@ def test_rollback_walks_back_through_promotions_to_the_base(db):
     assert registry.rollback(db, TEAM, on_change=seen.append)["name"] == "v2"
     assert registry.rollback(db, TEAM)["name"] == "v1"
     assert registry.rollback(db, TEAM) is None
-    assert registry.live_model(db, TEAM) is None and seen[0]["name"] == "v2"
+    assert model_versions.live_model(db, TEAM) is None and seen[0]["name"] == "v2"
     with pytest.raises(RegistryError, match="no live model"):
         registry.rollback(db, TEAM)
     assert len(_audit(db, "model.rollback")) == 3
@@ -101,5 +103,5 @@ def test_rollback_walks_back_through_promotions_to_the_base(db):
 
 def test_unknown_versions_list_the_known_ones(db):
     _model(db, 0.3)
-    with pytest.raises(RegistryError, match="'v7' not found.*known: v1"):
+    with pytest.raises(NotFound, match="'v7' not found.*known: v1"):
         registry.promote(db, TEAM, "v7")

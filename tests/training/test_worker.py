@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from curation import jobs, model_versions
 from curation.store import connect
 from tests.training.conftest import TEAM, add_dataset, toy_pairs
-from training import jobs, registry, worker
+from training import registry, worker
 from training.errors import TrainingError
 from training.pipeline import plan_train, queue_train
 
@@ -80,7 +81,7 @@ def test_a_train_job_runs_in_a_child_and_registers_a_model(settings, db, tiny_mo
     job = worker.run_one(db, _ctx(settings, notifier_for=lambda j: Recorder()))
     assert job["id"] == job_id and job["status"] == "done", job["error"]
     assert seen == ["start", 1, 2, "done"]
-    model = registry.get_model(db, TEAM, job["result"]["model"])
+    model = model_versions.get_model(db, TEAM, job["result"]["model"])
     assert model["job_id"] == job_id and model["dataset_id"] == job["args"]["dataset_id"]
     assert model["config"]["lineage"]["dataset"] == "v1" and model["config"]["code_version"]
     assert Path(model["adapter_path"], "adapter_model.safetensors").is_file()
@@ -101,7 +102,7 @@ def test_a_job_cancelled_mid_run_leaves_no_child_process(settings, db, tiny_mode
     assert not _alive(pid)
     group = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout.split()
     assert group == []
-    assert registry.list_models(db, TEAM) == []
+    assert model_versions.list_models(db, TEAM) == []
 
 
 @pytest.mark.slow
@@ -172,7 +173,7 @@ def test_a_job_that_fails_validation_in_the_worker_is_failed_with_the_reason(set
                                               "overrides": {"lora_r": 0}, "base_model": str(tiny_model)})
     job = worker.run_one(db, _ctx(settings))
     assert job["id"] == job_id and job["status"] == "failed" and "lora_r must be at least 1" in job["error"]
-    assert registry.list_models(db, TEAM) == []
+    assert model_versions.list_models(db, TEAM) == []
 
 
 def test_a_missing_base_model_fails_the_job_with_the_fix(settings, db):
@@ -193,10 +194,10 @@ def test_queued_promotions_run_first_and_refusals_fail_the_job(settings, db):
     forced = jobs.enqueue(db, TEAM, "promote", {"model": "v2", "force": True})
     assert worker.run_admin_jobs(db, _ctx(settings)) == 2
     assert jobs.get(db, refused)["status"] == "failed" and "below the live v1" in jobs.get(db, refused)["error"]
-    assert jobs.get(db, forced)["status"] == "done" and registry.live_model(db, TEAM)["name"] == "v2"
+    assert jobs.get(db, forced)["status"] == "done" and model_versions.live_model(db, TEAM)["name"] == "v2"
     rollback = jobs.enqueue(db, TEAM, "rollback", {})
     assert worker.run_one(db, _ctx(settings))["id"] == rollback
-    assert registry.live_model(db, TEAM)["name"] == "v1"
+    assert model_versions.live_model(db, TEAM)["name"] == "v1"
 
 
 def test_exit_reasons_name_the_signal():
@@ -220,7 +221,7 @@ def test_curate_jobs_run_through_the_callable_the_entrypoint_gives(settings, db)
     assert "cannot curate" in worker.run_one(db, _ctx(settings))["error"]
     jobs.resume(db, TEAM, job_id)
     seen = []
-    ctx = _ctx(settings, curate=lambda d, team, args: seen.append((team, args)) or {"candidates": {"pending": 2}})
+    ctx = _ctx(settings, curate=lambda d, team, args, progress: seen.append((team, args)) or {"candidates": {"pending": 2}})
     job = worker.run_one(db, ctx)
     assert job["status"] == "done" and job["result"] == {"candidates": {"pending": 2}}
     assert seen == [(TEAM, {"limit": 5, "resume": True})]

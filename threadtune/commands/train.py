@@ -12,7 +12,8 @@ from rich.table import Table
 from threadtune.shell import console, open_db, settings, user_errors
 
 
-def _worker_context(s, *, terminal: bool):  # noqa: ANN001, ANN202
+def worker_context(s, *, terminal: bool):  # noqa: ANN001, ANN201
+    """The worker's context from the settings: Slack or terminal notifiers, and curation with the model."""
     from training.notify import SilentNotifier, SlackNotifier, TerminalNotifier
     from training.worker import WorkerContext
 
@@ -24,11 +25,12 @@ def _worker_context(s, *, terminal: bool):  # noqa: ANN001, ANN202
             return SlackNotifier(client, job["slack_channel"], job.get("slack_ts"))
         return TerminalNotifier(console) if terminal else SilentNotifier()
 
-    def curate(db, team_id: str, args: dict) -> dict:  # noqa: ANN001
+    def curate(db, team_id: str, args: dict, progress) -> dict:  # noqa: ANN001
         from curation.curate import run_curate
 
-        return run_curate(s, db, team_id=team_id, use_llm=args.get("use_llm", True),
-                          limit=args.get("limit")).as_dict()
+        report = run_curate(s, db, team_id=team_id, use_llm=args.get("use_llm", True),
+                            limit=args.get("limit"), progress=progress)
+        return {**report.as_dict(), "summary": report.summary()}
 
     return WorkerContext(data_dir=s.data_dir, models_dir=s.models_dir, base_model=s.base_model,
                          notifier_for=notifier_for, curate=curate)
@@ -52,7 +54,7 @@ def register(app: typer.Typer) -> None:
         help_config: bool = typer.Option(False, "--help-config", help="List the config fields and exit."),
     ) -> None:
         """Queue a LoRA fine-tune of the base model on a dataset version (--now: run it here)."""
-        from training.config import TrainConfig, parse_overrides
+        from curation.train_config import TrainConfig, parse_overrides
         from training.pipeline import plan_train, queue_train
 
         if help_config:
@@ -87,7 +89,7 @@ def register(app: typer.Typer) -> None:
         poll: float = typer.Option(2.0, "--poll", help="Seconds between queue checks."),
     ) -> None:
         """Run queued curate, train and eval jobs one at a time (training in a child process)."""
-        from training.jobs import recover_stale
+        from curation.jobs import recover_stale
         from training.worker import run_forever
 
         s = settings()
@@ -95,7 +97,7 @@ def register(app: typer.Typer) -> None:
         for job_id in recover_stale(db):
             console.print(f"job {job_id} was interrupted (its worker died); `threadtune jobs resume {job_id}`")
         console.print(f"worker started on {s.data_dir}; Ctrl-C stops it")
-        count = run_forever(db, _worker_context(s, terminal=True), poll_s=poll, once=once)
+        count = run_forever(db, worker_context(s, terminal=True), poll_s=poll, once=once)
         console.print(f"{count} job(s) run")
 
     @jobs_app.command("list")
@@ -107,7 +109,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List the newest jobs with their progress or result."""
         from curation.job_text import describe
-        from training.jobs import list_jobs
+        from curation.jobs import list_jobs
 
         s = settings()
         rows = list_jobs(open_db(s), s.team_id, limit=limit, status=status)
@@ -123,7 +125,7 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def jobs_show(job_id: int = typer.Argument(..., help="Job id.")) -> None:
         """Show one job as JSON."""
-        from training.jobs import get
+        from curation.jobs import get
 
         s = settings()
         typer.echo(json.dumps(get(open_db(s), job_id, s.team_id), indent=2))
@@ -133,7 +135,7 @@ def register(app: typer.Typer) -> None:
     def jobs_cancel(job_id: int = typer.Argument(..., help="Job id.")) -> None:
         """Cancel a job; a running one is stopped by its worker, which kills the training process."""
         from curation.job_text import describe
-        from training.jobs import request_cancel
+        from curation.jobs import request_cancel
 
         s = settings()
         console.print(describe(request_cancel(open_db(s), s.team_id, job_id)), highlight=False)
@@ -143,7 +145,7 @@ def register(app: typer.Typer) -> None:
     def jobs_resume(job_id: int = typer.Argument(..., help="Job id.")) -> None:
         """Queue an interrupted or failed job again; training continues from its last checkpoint."""
         from curation.job_text import describe
-        from training.jobs import resume
+        from curation.jobs import resume
 
         s = settings()
         console.print(describe(resume(open_db(s), s.team_id, job_id)), highlight=False)
@@ -186,7 +188,8 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """List model versions with status, dataset, base model and eval score."""
-        from training.registry import GATE_METRIC, list_models
+        from curation.model_versions import list_models
+        from training.registry import GATE_METRIC
 
         s = settings()
         rows = list_models(open_db(s), s.team_id)

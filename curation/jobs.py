@@ -3,7 +3,8 @@
 A job moves ``queued → running → done | failed | cancelled``. A running job whose worker died (its
 heartbeat went stale, or its worker process on this host is gone) becomes ``interrupted``, and
 :func:`resume` queues it again; a train job then continues from its last checkpoint.
-Both the bot (which only queues and cancels) and the worker use these functions.
+Shared ground: the bot and the CLI queue, list and cancel with these functions, and the worker
+claims and finishes with them (bot/ never imports training/).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import os
 import socket
 from typing import Any
 
+from curation.errors import JobError
 from curation.store import audit, dumps, loads, now, transaction
-from training.errors import JobError
 
 KINDS = ("curate", "train", "eval", "promote", "rollback")
 #: Quick registry changes, run before (and between the steps of) long jobs.
@@ -57,7 +58,7 @@ def get(db: Any, job_id: int, team_id: str | None = None) -> dict[str, Any]:
     """One job as a dict with ``args``/``result``/``progress`` decoded; JobError if unknown."""
     rows = list(db.query("select * from jobs where id = ?", [int(job_id)]))
     if not rows or (team_id is not None and rows[0]["team_id"] != team_id):
-        raise JobError(f"job {job_id} not found; `threadtune jobs list` shows the jobs")
+        raise JobError(f"job {job_id} not found; `threadtune jobs list` (or `/threadtune jobs`) lists them")
     return _decode(rows[0])
 
 
@@ -67,6 +68,13 @@ def list_jobs(db: Any, team_id: str, *, limit: int = 20, status: str | None = No
     if status:
         sql, params = sql + " and status = ?", [*params, status]
     return [_decode(r) for r in db.query(sql + " order by id desc limit ?", [*params, limit])]
+
+
+def active(db: Any, team_id: str, kind: str) -> dict[str, Any] | None:
+    """The oldest queued or running job of ``kind`` in a team, if any (one curation at a time)."""
+    rows = db.query("select * from jobs where team_id = ? and kind = ? and status in ('queued', 'running') "
+                    "order by id limit 1", [team_id, kind])
+    return next((_decode(r) for r in rows), None)
 
 
 def claim_next(db: Any, worker: str, kinds: tuple[str, ...] = KINDS) -> dict[str, Any] | None:
