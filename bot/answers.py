@@ -35,7 +35,7 @@ from curation.event_ids import first_delivery
 from curation.status import status_counts
 from curation.store import now, transaction
 from serving.client import ModelClient
-from serving.embedded import served_name
+from serving.models import served_name
 from serving.errors import ServerError, ServerTimeout, ServerUnavailable, ServingError
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -36,18 +35,11 @@ from pathlib import Path
 
 from serving.client import health
 from serving.errors import ModelNotFound, ServerError
-from serving.models import is_hf_folder, offline_env
+from serving.models import is_hf_folder, offline_env, served_name
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 300.0
-_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _MERGED_MARKER = "threadtune-merged.json"
-
-
-def served_name(name: str | None) -> str:
-    """The model name clients send: ``threadtune/<name>`` (``threadtune/base`` with no live model)."""
-    clean = _NAME.sub("-", (name or "base").strip()).strip("-.") or "base"
-    return f"threadtune/{clean}"
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec

@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ EMBEDDED_DIRNAME = "embedded-smollm2-135m"
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 _MARKER = "threadtune-source.json"
 
+_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 #: threadtune shows its own progress (rich bars, Slack updates); the libraries' tqdm bars go.
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}
@@ -42,6 +44,15 @@ class ResolvedModel:
     path: Path
     name: str
     converted: bool
+
+
+def served_name(name: str | None) -> str:
+    """The model name clients send: ``threadtune/<name>`` (``threadtune/base`` with no live model).
+
+    Here rather than in embedded.py so that the bot can name models without importing the module
+    that starts servers."""
+    clean = _NAME.sub("-", (name or "base").strip()).strip("-.") or "base"
+    return f"threadtune/{clean}"
 
 
 def offline_env(base: dict[str, str] | None = None) -> dict[str, str]:

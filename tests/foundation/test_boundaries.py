@@ -45,7 +45,26 @@ def test_building_the_bot_app_is_fast_and_light(tmp_path):
     assert min(float(seconds) for seconds, _ in runs) < 2.0
 
 
-def _imports(path: Path) -> set[str]:
+def test_the_bot_never_loads_what_starts_a_model_server(tmp_path):
+    """The bot queues curation for the worker and reaches models over HTTP only: importing every bot
+    module and building the app loads none of the modules that spawn a model server."""
+    out = _run(f"""
+        import importlib, pkgutil, sys
+        import bot
+        for m in pkgutil.walk_packages(bot.__path__, "bot."):
+            importlib.import_module(m.name)
+        from threadtune.settings import Settings
+        from bot.app import build_app
+        build_app(Settings(_env_file=None, data_dir="{tmp_path}", slack_bot_token="xoxb-1", slack_signing_secret="s"))
+        print(sorted(m for m in ("serving.embedded", "serving.vllm", "serving.backend", "curation.curate")
+                     if m in sys.modules))
+    """)
+    assert out == "[]"
+
+
+def _modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, by its full dotted name (``from a import b`` counts as ``a.b``
+    too, since ``b`` may be a module)."""
     import ast
 
     names: set[str] = set()
@@ -56,10 +75,28 @@ def _imports(path: Path) -> set[str]:
         if id(node) in typing_only:  # `if TYPE_CHECKING:` imports are annotations, not arrows
             continue
         if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
+            names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
     return names
+
+
+def _imports(path: Path) -> set[str]:
+    """The top-level packages ``path`` imports."""
+    return {name.split(".")[0] for name in _modules(path)}
+
+
+#: The one module of the app shell that parts may import: the typed Settings, read once at the
+#: entrypoint and passed to the bot as one object. It is a leaf (pydantic only), so importing it
+#: brings no wiring along; everything else in threadtune/ (the CLI, the demo) imports the parts.
+SETTINGS = "threadtune.settings"
+
+
+def _shell_imports(path: Path) -> set[str]:
+    """What ``path`` imports from the app shell, the Settings module aside."""
+    return {m for m in _modules(path) if m.split(".")[0] == "threadtune"
+            and m != "threadtune" and m != SETTINGS and not m.startswith(SETTINGS + ".")}
 
 
 def test_arrows_run_one_way():
@@ -67,7 +104,7 @@ def test_arrows_run_one_way():
         "curation": {"slack_bolt", "slack_sdk", "bot", "training", "threadtune"},
         "serving": {"bot", "curation", "training", "threadtune", "slack_bolt", "slack_sdk"},
         "bot": {"training"},
-        "training": {"bot", "slack_bolt"},
+        "training": {"bot", "slack_bolt", "threadtune"},
     }
     problems = []
     for part, banned in forbidden.items():
@@ -76,6 +113,32 @@ def test_arrows_run_one_way():
             if bad:
                 problems.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
     assert not problems, problems
+
+
+def test_the_bot_imports_nothing_of_the_app_shell_but_its_settings():
+    problems = [f"{path.relative_to(ROOT)} imports {sorted(bad)}" for path in (ROOT / "bot").rglob("*.py")
+                if (bad := _shell_imports(path))]
+    assert not problems, problems
+
+
+def test_the_rule_catches_a_bot_module_that_imports_the_cli(tmp_path):
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("from threadtune.settings import Settings\nfrom threadtune import cli\n"
+                      "import threadtune.demo\n")
+    assert _shell_imports(sneaky) == {"threadtune.cli", "threadtune.demo"}
+
+
+def test_settings_is_a_leaf_that_loads_no_part():
+    assert not _modules(ROOT / "threadtune" / "settings.py") & {"bot", "curation", "training", "serving"}
+    assert not {m.split(".")[0] for m in _modules(ROOT / "threadtune" / "settings.py")} & {
+        "bot", "curation", "training", "serving", "threadtune"}
+    out = _run("""
+        import sys
+        import threadtune.settings
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("bot", "curation", "training", "serving")
+                     or m.startswith("threadtune.") and m != "threadtune.settings"))
+    """)
+    assert out == "[]"
 
 
 def test_only_training_and_serving_import_torch_or_transformers():
