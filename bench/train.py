@@ -196,7 +196,7 @@ def bench_acceptance(args: argparse.Namespace) -> dict:
 
     pairs = faq_pairs(args.pairs)
     by_id = {p["id"]: p for p in pairs}
-    paraphrases = [json.loads(line) for line in PARAPHRASES.read_text().splitlines() if line.strip()]
+    paraphrases = [json.loads(line) for line in Path(args.questions).read_text().splitlines() if line.strip()]
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="tt-accept-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     db = connect(data_dir / "threadtune.db")
@@ -228,7 +228,7 @@ def bench_acceptance(args: argparse.Namespace) -> dict:
         raise SystemExit(f"training failed: {job and job['error']}")
     t0 = time.monotonic()
     report = evaluate_model(db, TEAM, "latest", out_dir=data_dir / "reports", batch_size=args.eval_batch,
-                            max_new_tokens=args.max_new_tokens)
+                            max_new_tokens=args.max_new_tokens, ood_file=Path(args.ood) if args.ood else None)
     eval_s = time.monotonic() - t0
     print(markdown_table(report))
     for ex in report["examples"][:3]:
@@ -258,6 +258,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=60)
     parser.add_argument("--data-dir", help="keep the acceptance store and reports here")
     parser.add_argument("--overrides", help="JSON TrainConfig overrides for --acceptance")
+    parser.add_argument("--questions", default=str(PARAPHRASES),
+                        help="--acceptance: held-out questions ({source_id, question} JSONL), e.g. "
+                        "tests/training/data/faq-rephrasings.jsonl")
+    parser.add_argument("--ood", help="--acceptance: out-of-domain questions for the bot system, e.g. "
+                        "tests/training/data/ood-questions.jsonl")
     parser.add_argument("--eval-batch", type=int, default=10)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     args = parser.parse_args()

@@ -86,17 +86,30 @@ def sources_line(sources: list[dict[str, Any]]) -> str | None:
     return "Based on: " + ", ".join(links) if links else None
 
 
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def answer_blocks(answer_id: int | str, text: str, *, model_version: str,
                   sources: list[dict[str, Any]] | None = None, verified: bool = False,
-                  streaming: bool = False) -> list[Block]:
+                  streaming: bool = False, mode: str | None = None,
+                  flags: list[str] | None = None) -> list[Block]:
     """The answer message: badge, text split into sections, citations, footer, 👍/👎 buttons.
 
-    Never more than 50 blocks: an answer too long for that is cut, and says so.
+    ``mode`` (curation/answer_modes.py) sets the label: the *verified* badge only on an approved
+    answer quoted verbatim, *not verified* on what the model wrote, with the terms no approved text
+    supports (``flags``) listed. Never more than 50 blocks: an answer too long for that is cut.
     """
+    mode = mode or ("verified" if verified else "generated")
     head: list[Block] = []
-    if verified:
-        head.append(_context(":white_check_mark: *Verified answer* — matches a question the team approved"))
+    if mode == "verified":
+        head.append(_context(":white_check_mark: *Verified answer* — the team's approved answer, word for word"))
     tail: list[Block] = []
+    if mode == "generated" and not streaming:
+        line = ":warning: *Not verified* — written by the model from the team's approved answers"
+        if flags:
+            line += "; not in any approved answer: " + ", ".join(f"`{_escape(f)[:60]}`" for f in flags[:8])
+        tail.append(_context(line))
     cites = sources_line(sources or [])
     if cites:
         tail.append(_context(cites))

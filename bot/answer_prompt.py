@@ -1,6 +1,7 @@
-"""What an answer is made of, shared by the bot and `threadtune ask`: the live model version, the
-workspace's system prompt, the retrieved approved pairs with their permalinks, the verified match,
-and the chat messages sent to the model. No Slack calls here."""
+"""What an answer is made of, read from the store for the bot, `threadtune ask` and the demo: the
+live model version, the workspace's system prompt, the retrieved approved pairs with their
+permalinks and approvers, the pipeline's decision (curation/answer_modes.py) and, when the model is
+to write the answer, the chat messages (curation/answer_prompt.py). No Slack calls here."""
 
 from __future__ import annotations
 
@@ -8,16 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rapidfuzz import fuzz
-
+from curation.answer_modes import GENERATED, VERIFIED, Decision, Thresholds, decide
+from curation.answer_prompt import build_messages
 from curation.model_versions import live_model as read_live_model
 from curation.retrieval import top_pairs
-
-#: token_set_ratio at or above which a question "matches an approved pair closely".
-VERIFIED_SCORE = 90.0
-HISTORY_TURNS = 10
-HISTORY_CHARS = 4000
-PAIR_CHARS = 1500
+from curation.store import loads
 
 
 @dataclass(frozen=True)
@@ -36,13 +32,27 @@ class LiveModelRow:
 
 @dataclass
 class Prepared:
-    """An answer ready to be generated."""
+    """An answer decided: verbatim, to be generated from ``messages``, or abstained."""
 
-    messages: list[dict[str, str]]
+    decision: Decision
+    messages: list[dict[str, str]] = field(default_factory=list)
     pairs: list[dict[str, Any]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
-    verified: bool = False
-    verified_pair: dict[str, Any] | None = None
+
+    @property
+    def mode(self) -> str:
+        """verified, generated or abstain."""
+        return self.decision.mode
+
+    @property
+    def verified(self) -> bool:
+        """The answer is an approved pair verbatim."""
+        return self.decision.mode == VERIFIED
+
+    @property
+    def verified_pair(self) -> dict[str, Any] | None:
+        """The approved pair quoted verbatim (with ``approved_by`` and ``approved_at``)."""
+        return self.decision.pair
 
 
 def live_model(db: Any, team_id: str) -> LiveModelRow:
@@ -58,43 +68,11 @@ def system_prompt(db: Any, team_id: str, default: str) -> str:
     return (row[0] if row and row[0] else default).strip()
 
 
-def is_close_match(question: str, pair_question: str) -> bool:
-    """Whether two questions say the same thing closely enough to badge the answer as verified."""
-    a, b = question.lower().strip(" ?!."), pair_question.lower().strip(" ?!.")
-    return bool(a and b) and fuzz.token_set_ratio(a, b) >= VERIFIED_SCORE and \
-        fuzz.ratio(a, b) >= VERIFIED_SCORE - 20
-
-
-def build_messages(system: str, history: list[dict[str, str]], pairs: list[dict[str, Any]],
-                   question: str) -> list[dict[str, str]]:
-    """The chat: system prompt (+ approved pairs), the thread so far (newest kept), the question."""
-    content = system
-    if pairs:
-        lines = ["", "", "Approved answers from the team (use them when they apply):"]
-        for p in pairs:
-            lines.append(f"Q: {p['question'][:PAIR_CHARS]}\nA: {p['answer'][:PAIR_CHARS]}")
-        content += "\n".join(lines)
-    kept: list[dict[str, str]] = []
-    budget = HISTORY_CHARS
-    for turn in reversed(history[-HISTORY_TURNS:]):
-        text = turn["content"][:budget]
-        if not text:
-            break
-        kept.append({"role": turn["role"], "content": text})
-        budget -= len(text)
-        if budget <= 0:
-            break
-    kept.reverse()
-    # Chat templates want user/assistant to alternate: merge neighbours of the same role.
-    merged: list[dict[str, str]] = []
-    for turn in kept + [{"role": "user", "content": question}]:
-        if merged and merged[-1]["role"] == turn["role"]:
-            merged[-1] = {"role": turn["role"], "content": merged[-1]["content"] + "\n" + turn["content"]}
-        else:
-            merged.append(turn)
-    if merged and merged[0]["role"] == "assistant":
-        merged.pop(0)
-    return [{"role": "system", "content": content}, *merged]
+def approval(db: Any, team_id: str, candidate_id: int) -> tuple[list[str], str | None]:
+    """Who approved a pair (user ids, in order) and when it was last changed (its approval)."""
+    row = db.execute("select approvals, updated_at from candidates where team_id = ? and id = ?",
+                     [team_id, candidate_id]).fetchone()
+    return (list(loads(row[0], []) or []), row[1]) if row else ([], None)
 
 
 def pair_sources(db: Any, team_id: str, pairs: list[dict[str, Any]],
@@ -121,16 +99,20 @@ def pair_sources(db: Any, team_id: str, pairs: list[dict[str, Any]],
 
 
 def prepare(db: Any, team_id: str, question: str, *, default_system_prompt: str, retrieval: bool,
-            history: list[dict[str, str]] | None = None, k: int = 3,
+            thresholds: Thresholds, history: list[dict[str, str]] | None = None, k: int = 3,
             permalink: Callable[[str, str], str | None] | None = None) -> Prepared:
-    """Retrieve, cite, check for a verified match and build the messages for ``question``."""
+    """Retrieve, decide the mode, cite; build the messages only when the model is to answer.
+
+    Without retrieval there is nothing to verify or abstain on: the model answers (generated).
+    """
     pairs = top_pairs(db, team_id, question, k=k) if retrieval else []
-    verified_pair = next((p for p in pairs if is_close_match(question, p["question"])), None)
-    return Prepared(
-        messages=build_messages(system_prompt(db, team_id, default_system_prompt), history or [],
-                                pairs, question),
-        pairs=pairs,
-        sources=pair_sources(db, team_id, pairs, permalink),
-        verified=verified_pair is not None,
-        verified_pair=verified_pair,
-    )
+    decision = decide(question, pairs, thresholds) if retrieval else Decision(GENERATED, 0.0)
+    if decision.pair is not None:
+        approvers, at = approval(db, team_id, decision.pair["id"])
+        decision = Decision(decision.mode, decision.score,
+                            {**decision.pair, "approved_by": approvers, "approved_at": at})
+    cited = [decision.pair] if decision.pair is not None else (pairs if decision.needs_model else [])
+    messages = build_messages(system_prompt(db, team_id, default_system_prompt), pairs, question,
+                              history or []) if decision.needs_model else []
+    return Prepared(decision=decision, messages=messages, pairs=pairs,
+                    sources=pair_sources(db, team_id, cited, permalink))

@@ -29,6 +29,8 @@ from bot import answer_blocks as ab
 from bot import answer_feedback
 from bot.answer_prompt import live_model, prepare
 from bot.context import BotContext
+from curation.answer_facts import answer_flags
+from curation.answer_modes import Thresholds, answer_text
 from bot.slash import SlashRequest
 from curation.channels import is_watched
 from curation.event_ids import first_delivery
@@ -147,8 +149,16 @@ class Answerer:
         live = live_model(db, q.team_id)
         prep = prepare(db, q.team_id, q.text, default_system_prompt=s.system_prompt,
                        retrieval=s.retrieval, history=self.history(client, q),
+                       thresholds=Thresholds(s.answer_verify_score, s.answer_abstain_score),
                        permalink=lambda ch, mts: client.chat_getPermalink(channel=ch, message_ts=mts)["permalink"])
         model, version = served_name(live.name), live.version
+        if not prep.decision.needs_model:  # verified (verbatim) or abstained: instant, no model call
+            text = answer_text(prep.decision)
+            answer_id = self._record(q, ts, text, version, prep, started)
+            self._update(client, q, ts, ab.answer_blocks(answer_id, text, model_version=version,
+                                                         sources=prep.sources, verified=prep.verified,
+                                                         mode=prep.mode), text)
+            return answer_id
         try:
             try:
                 text = self._stream(client, q, ts, prep, model, version, started)
@@ -172,8 +182,9 @@ class Answerer:
             return 0
         text = text.strip()
         answer_id = self._record(q, ts, text, version, prep, started)
+        flags = answer_flags(db, q.team_id, text, q.text, prep.pairs)
         self._update(client, q, ts, ab.answer_blocks(answer_id, text, model_version=version,
-                                                     sources=prep.sources, verified=prep.verified), text)
+                                                     sources=prep.sources, mode=prep.mode, flags=flags), text)
         return answer_id
 
     def _stream(self, client: WebClient, q: Question, ts: str, prep: Any, model: str, version: str,
@@ -189,8 +200,8 @@ class Answerer:
             if time.monotonic() - last_update >= STREAM_INTERVAL_S:
                 last_update = time.monotonic()
                 self._update(client, q, ts, ab.answer_blocks(
-                    0, text, model_version=version, sources=prep.sources,
-                    verified=prep.verified, streaming=True), text)
+                    0, text, model_version=version, sources=prep.sources, mode=prep.mode,
+                    streaming=True), text)
         return text
 
     def _served_instead(self, wanted: str) -> str | None:

@@ -28,16 +28,17 @@ def fts_query(question: str) -> str:
 def top_pairs(db: Any, team_id: str, question: str, k: int = 3) -> list[dict[str, Any]]:
     """The ``k`` approved pairs of ``team_id`` that best match ``question`` (BM25), best first.
 
-    Each is ``{"id", "question", "answer"}``. Empty when nothing matches. Stale pairs (whose source
+    Each is ``{"id", "question", "answer", "bm25"}`` (``bm25``: FTS5's score, lower is better).
+    Empty when nothing matches. Stale pairs (whose source
     was deleted or forgotten) are never retrieved.
     """
     match = fts_query(question)
     if not match or k < 1:
         return []
     rows = db.execute(
-        "select c.id, c.question, c.answer from candidates_fts f join candidates c on c.rowid = f.rowid "
+        "select c.id, c.question, c.answer, bm25(candidates_fts) from candidates_fts f join candidates c on c.rowid = f.rowid "
         "where candidates_fts match ? and c.team_id = ? and c.status = 'approved' and c.stale = 0 "
         "order by bm25(candidates_fts) limit ?",
         [match, team_id, k],
     ).fetchall()
-    return [{"id": r[0], "question": r[1], "answer": r[2]} for r in rows]
+    return [{"id": r[0], "question": r[1], "answer": r[2], "bm25": r[3]} for r in rows]

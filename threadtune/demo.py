@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -240,7 +241,7 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
         update(result=f"model {trained['name']} trained on {ds['name']}"
                + (f": loss {res['first_loss']:.2f} → {res['last_loss']:.2f}" if res.get("first_loss") and res.get("last_loss") else ""))
 
-    with steps.step("evaluate four systems", total=4) as update:
+    with steps.step("evaluate six systems", total=6) as update:
         eval_report = evaluate_model(db, team, trained["name"], out_dir=workdir / "reports",
                                      eval_file=heldout, max_new_tokens=48 if opts.fast else 96,
                                      progress=lambda system, done, total: update(done, total, system))
@@ -248,7 +249,7 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
         result.chart = eval_report["files"]["chart"]
         sy = eval_report["systems"]
         update(result=f"token F1 base {sy['base']['token_f1']:.2f} → tuned {sy['tuned']['token_f1']:.2f} "
-                      f"on {eval_report['n']} held-out phrasings")
+                      f"→ bot {sy['bot']['token_f1'] or 0:.2f} on {eval_report['n']} held-out phrasings")
 
     with steps.step("promote and serve the tuned model") as update:
         try:
@@ -281,30 +282,41 @@ def demo_review(candidate: dict[str, Any]) -> str | None:
 
 def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldout: Path, *, n: int,
                   update: Callable[..., None], max_tokens: int) -> list[dict[str, str]]:
-    """Start the embedded server with the live (merged) model and ask ``n`` held-out questions the
-    way `threadtune ask` does: the same retrieval, prompt and citations."""
+    """Ask ``n`` held-out questions the way `threadtune ask` does (the same pipeline: an approved
+    answer verbatim, the served tuned model's answer marked not verified, or an abstention); the
+    embedded server starts only when an answer needs the model."""
     from bot.answer_prompt import prepare
+    from curation.answer_facts import answer_flags
+    from curation.answer_modes import Thresholds, answer_text
     from serving.client import ModelClient
     from serving.embedded import EmbeddedServer, merged_model
 
     questions = [json.loads(line) for line in heldout.read_text().splitlines() if line.strip()][:n]
-    merged = merged_model(Path(model["base_model"]), Path(model["adapter_path"]),
-                          s.models_dir / "merged" / model["name"])
+    thresholds = Thresholds(s.answer_verify_score, s.answer_abstain_score)
+    preps = [prepare(db, team, item["question"], default_system_prompt=s.system_prompt,
+                     retrieval=s.retrieval, thresholds=thresholds) for item in questions]
+    written: dict[int, str] = {}
+    todo = [k for k, prep in enumerate(preps) if prep.decision.needs_model]
+    if todo:
+        merged = merged_model(Path(model["base_model"]), Path(model["adapter_path"]),
+                              s.models_dir / "merged" / model["name"])
+        update(text="starting transformers serve")
+        with EmbeddedServer(merged, name=model["name"], work_dir=s.data_dir / "serve") as server:
+            client = ModelClient(server.base_url, server.model, timeout=s.answer_timeout_s)
+            try:
+                for done, k in enumerate(todo):
+                    update(done, len(todo), questions[k]["question"])
+                    written[k] = client.chat(preps[k].messages, max_tokens=max_tokens).text.strip()
+            finally:
+                client.close()
     out = []
-    update(text="starting transformers serve")
-    with EmbeddedServer(merged, name=model["name"], work_dir=s.data_dir / "serve") as server:
-        client = ModelClient(server.base_url, server.model, timeout=s.answer_timeout_s)
-        try:
-            for k, item in enumerate(questions, start=1):
-                update(k - 1, len(questions), item["question"])
-                prep = prepare(db, team, item["question"], default_system_prompt=s.system_prompt,
-                               retrieval=s.retrieval)
-                reply = client.chat(prep.messages, max_tokens=max_tokens)
-                out.append({"question": item["question"], "reference": item["answer"],
-                            "tuned": reply.text.strip(), "cited": ", ".join(p.get("permalink") or f"pair #{p.get('id')}"
-                                                                               for p in prep.sources[:2])})
-        finally:
-            client.close()
+    for k, (item, prep) in enumerate(zip(questions, preps)):
+        text = answer_text(prep.decision, written.get(k, ""))
+        flags = answer_flags(db, team, text, item["question"], prep.pairs) if k in written else []
+        out.append({"question": item["question"], "reference": item["answer"], "tuned": text,
+                    "mode": prep.mode + (f" (not in any approved answer: {', '.join(flags)})" if flags else ""),
+                    "cited": ", ".join(p.get("permalink") or f"pair #{p.get('candidate_id')}"
+                                       for p in prep.sources[:2])})
     return out
 
 
@@ -320,12 +332,23 @@ def print_summary(console: Console, result: DemoResult, workdir: Path) -> None:
         table.add_row(name, fmt(m.get("token_f1")), fmt(m.get("rouge_l")), fmt(m.get("fact_recall")),
                       fmt(m.get("latency_s")))
     console.print(table)
-    side = Table(title="held-out questions, base vs tuned (served)", show_lines=True)
-    for col in ("question", "base", "tuned", "reference"):
+    side = Table(title="held-out questions: the base model alone vs what the assistant answers", show_lines=True)
+    for col in ("question", "base model", "assistant", "reference"):
         side.add_column(col, ratio=1)
     for row in result.side_by_side:
-        side.add_row(row["question"], row.get("base", "")[:220], row["tuned"][:220], row["reference"])
+        side.add_row(row["question"], row.get("base", "")[:220],
+                     escape(f"[{row.get('mode', '')}] " + row["tuned"][:220]), escape(row["reference"]))
     console.print(side)
     total = sum(t for _, _, t in result.steps)
     console.print(f"chart: [bold]{result.chart}[/]")
     console.print(f"data dir: {workdir / 'data'}   total {total / 60:.1f} min")
+    console.print("ask the assistant yourself:", highlight=False)
+    console.print(f"  {ask_command(workdir / 'data')}", markup=False, highlight=False, soft_wrap=True)
+
+
+def ask_command(data_dir: Path) -> str:
+    """The exact command that asks the demo's assistant from the terminal."""
+    import shlex
+
+    return (f"threadtune --data-dir {shlex.quote(str(data_dir))} ask "
+            "\"Up to what amount can I expense something without my manager approving?\"")

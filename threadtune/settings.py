@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -136,6 +136,16 @@ class Settings(BaseSettings):
         "team has approved; say when you do not know.",
         description="Persona prompt for answers and for every training example.",
     )
+    answer_verify_score: float = Field(
+        default=0.60, ge=0, le=1,
+        description="Match score (0–1) of the best approved pair at or above which the answer is that "
+        "pair verbatim, badged verified, with no generation (calibrated: bench/calibrate.py).",
+    )
+    answer_abstain_score: float = Field(
+        default=0.44, ge=0, le=1,
+        description="Match score below which the bot does not answer but asks the team (calibrated: "
+        "bench/calibrate.py); between the two scores the model writes an answer marked not verified.",
+    )
     answer_rate_per_minute: int = Field(
         default=6, ge=1, description="Most questions one user may ask per minute."
     )
@@ -156,6 +166,13 @@ class Settings(BaseSettings):
     @classmethod
     def _ids(cls, value: object) -> list[str]:
         return _split_ids(value)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> "Settings":
+        if self.answer_abstain_score > self.answer_verify_score:
+            raise ValueError(f"THREADTUNE_ANSWER_ABSTAIN_SCORE ({self.answer_abstain_score}) "
+                             f"must not exceed THREADTUNE_ANSWER_VERIFY_SCORE ({self.answer_verify_score})")
+        return self
 
     # --- derived paths ----------------------------------------------------------------------
     @property

@@ -1,9 +1,17 @@
-"""Evaluation: four systems on the same held-out questions, scored the same way.
+"""Evaluation: systems on the same held-out questions, scored the same way.
 
 - ``base``: the base model with the team's system prompt;
 - ``base+retrieval``: the same, with the top-3 approved pairs (FTS5) in the prompt, i.e. prompting;
 - ``tuned``: base + the LoRA adapter;
-- ``tuned+retrieval``: both.
+- ``tuned+retrieval``: both;
+- ``bot``: the answer pipeline exactly as the bot runs it with the tuned model (curation's
+  ``answer_modes.decide`` on the retrieved pairs: an approved answer verbatim, the model's answer
+  from the same prompt as the bot's, or an abstention); ``bot-base`` the same with the base model.
+
+Every prompt comes from ``curation.answer_prompt.build_messages``, the bot's own builder. The bot
+systems are scored over the questions they answer (token F1, ROUGE-L, fact recall), with the share
+of each mode, the wrong-fact rate (answers holding a number, URL or command found in neither the
+reference nor any approved pair) and, given out-of-domain questions, the share abstained on.
 
 One model is loaded; the base systems run with the adapter disabled. Generation is greedy and
 batched (left padding) with transformers in-process, with no repetition penalty: the bot's answers
@@ -23,12 +31,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from curation.answer_calibration import curve, pick
+from curation.answer_facts import flags_for
+from curation.answer_match import match_score
+from curation.answer_modes import ABSTAIN, GENERATED, MODES, Decision, Thresholds, answer_text, decide
+from curation.answer_prompt import build_messages
 from training.errors import DatasetError
-from training.metrics import fact_recall, mean, rouge_l, token_f1
+from training.metrics import fact_recall, mean, normalize, rouge_l, token_f1, wrong_facts
 
-SYSTEMS = ("base", "base+retrieval", "tuned", "tuned+retrieval")
+SYSTEMS = ("base", "base+retrieval", "tuned", "tuned+retrieval", "bot-base", "bot")
+BOT_SYSTEMS = ("bot-base", "bot")
 METRICS = ("token_f1", "rouge_l", "fact_recall", "latency_s")
-RETRIEVAL_HEADER = "Approved answers from the team (use them if they fit the question):"
+BOT_METRICS = ("verified", "generated", "abstain", "wrong_fact_rate", "answered", "ood_abstained")
 
 
 @dataclass(frozen=True)
@@ -73,16 +87,6 @@ def split_key(items: list[EvalItem], dataset_id: str | None = None) -> str:
     return f"file:{digest[:12]}"
 
 
-def build_messages(question: str, system_prompt: str | None, pairs: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The chat for one question: the system prompt, the retrieved pairs (if any), the question."""
-    system = system_prompt or ""
-    if pairs:
-        shots = "\n\n".join(f"Q: {p['question']}\nA: {p['answer']}" for p in pairs)
-        system = (system + "\n\n" if system else "") + f"{RETRIEVAL_HEADER}\n\n{shots}"
-    messages = [{"role": "system", "content": system}] if system else []
-    return [*messages, {"role": "user", "content": question}]
-
-
 def generate(model: Any, tokenizer: Any, chats: list[list[dict[str, str]]], *, max_new_tokens: int,
              batch_size: int, max_prompt_tokens: int = 1536) -> list[tuple[str, float]]:
     """Greedy answers for ``chats`` in batches; each with its per-answer share of the batch time."""
@@ -118,39 +122,108 @@ def score(answers: list[tuple[str, float]], items: list[EvalItem]) -> dict[str, 
     return {k: round(v, 4) if v is not None else None for k, v in result.items()}
 
 
+def chats_for(questions: list[str], system_prompt: str | None,
+              contexts: dict[str, list[dict[str, Any]]]) -> list[list[dict[str, str]]]:
+    """The chats the bot would send for ``questions`` with their retrieved pairs (none: no pairs)."""
+    return [build_messages(system_prompt, contexts.get(q, []), q) for q in questions]
+
+
+def uses_adapter(system: str) -> bool:
+    """Whether ``system`` answers with the tuned model."""
+    return system.startswith("tuned") or system == "bot"
+
+
+def decisions(items: list[EvalItem], contexts: dict[str, list[dict[str, Any]]],
+              thresholds: Thresholds) -> list[Decision]:
+    """The pipeline's decision per question, as the bot makes it."""
+    return [decide(i.question, contexts.get(i.question, []), thresholds) for i in items]
+
+
+def score_bot(texts: list[str], latencies: list[float], modes: list[str], items: list[EvalItem],
+              n_ood: int, known: Callable[[list[str]], set[str]] | None) -> dict[str, float | None]:
+    """Scores of a bot system: in-domain items first, then ``n_ood`` out-of-domain questions."""
+    n_in = len(items)
+    answered = [k for k in range(n_in) if modes[k] != ABSTAIN]
+    result: dict[str, float | None] = {
+        "token_f1": mean([token_f1(texts[k], items[k].reference) for k in answered]),
+        "rouge_l": mean([rouge_l(texts[k], items[k].reference) for k in answered]),
+        "fact_recall": mean([fact_recall(texts[k], items[k].reference) for k in answered]),
+        "latency_s": mean(latencies[:n_in]),
+        **{m: sum(x == m for x in modes[:n_in]) / n_in for m in MODES},
+        "wrong_fact_rate": (sum(bool(wrong_facts(texts[k], items[k].reference, known)) for k in answered)
+                            / len(answered)) if answered else None,
+        "answered": len(answered) / n_in,
+        "ood_abstained": (sum(m == ABSTAIN for m in modes[n_in:]) / n_ood) if n_ood else None,
+    }
+    return {k: round(v, 4) if v is not None else None for k, v in result.items()}
+
+
+def calibration(items: list[EvalItem], ood: list[str], contexts: dict[str, list[dict[str, Any]]],
+                thresholds: Thresholds) -> dict[str, Any]:
+    """The threshold curve on this eval: best-pair score per question, labelled right when that
+    pair's answer is the reference, unanswerable for out-of-domain questions."""
+    scored: list[tuple[float, bool | None]] = []
+    for i in items:
+        pairs = contexts.get(i.question, [])
+        ok = bool(pairs) and normalize(pairs[0]["answer"]) == normalize(i.reference)
+        scored.append((match_score(i.question, pairs[0]) if pairs else 0.0, ok))
+    for q in ood:
+        pairs = contexts.get(q, [])
+        scored.append((match_score(q, pairs[0]) if pairs else 0.0, None))
+    points = curve(scored)
+    verify, abstain = pick(points)
+    return {"settings": {"verify": thresholds.verify, "abstain": thresholds.abstain},
+            "suggested": {"verify": verify, "abstain": abstain},
+            "points": [vars(p) for p in points]}
+
+
 def evaluate(items: list[EvalItem], *, base_model: str, adapter_path: str | None,
              system_prompt: str | None, retrieve: Callable[[str], list[dict[str, Any]]],
              max_new_tokens: int = 128, batch_size: int = 8, systems: tuple[str, ...] = SYSTEMS,
+             thresholds: Thresholds | None = None, ood: list[str] | None = None,
+             known: Callable[[list[str]], set[str]] | None = None,
              progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Score ``systems`` on ``items``; returns ``{"systems": {name: metrics}, "examples": [...], …}``.
 
-    ``retrieve(question)`` returns the approved pairs for the "+retrieval" systems (see
-    ``curation.retrieval.top_pairs``); tuned systems need ``adapter_path``.
+    ``retrieve(question)`` returns the approved pairs for the "+retrieval" and bot systems (see
+    ``curation.retrieval.top_pairs``); tuned systems need ``adapter_path``. ``ood`` are questions
+    the data cannot answer (bot systems only); ``known(terms)`` returns the terms that some approved
+    pair holds (the bot's grounding flags and the wrong-fact rate use it).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if not items:
         raise DatasetError("nothing to evaluate: the eval split is empty; add variants or use --eval-file")
+    thresholds = thresholds or Thresholds()
+    ood = ood or []
+    if not adapter_path and any(uses_adapter(s) for s in systems):
+        raise DatasetError("the tuned systems need an adapter; pass a trained model version")
     tokenizer = AutoTokenizer.from_pretrained(adapter_path or base_model)
     model = AutoModelForCausalLM.from_pretrained(base_model)
-    if not adapter_path and any(s.startswith("tuned") for s in systems):
-        raise DatasetError("the tuned systems need an adapter; pass a trained model version")
     model.eval()
     merged = False
-    systems = tuple(sorted(systems, key=lambda name: name.startswith("tuned")))  # base ones first
-    contexts = {i.question: retrieve(i.question) for i in items} if any("+" in s for s in systems) else {}
-    plain = [build_messages(i.question, system_prompt, []) for i in items]
-    helped = [build_messages(i.question, system_prompt, contexts.get(i.question, [])) for i in items]
-    report: dict[str, Any] = {"systems": {}, "n": len(items), "examples": [],
+    systems = tuple(sorted(systems, key=uses_adapter))  # base ones first
+    needs_pairs = any("+" in s or s in BOT_SYSTEMS for s in systems)
+    asked = [i.question for i in items] + list(ood)
+    contexts = {q: retrieve(q) for q in asked} if needs_pairs else {}
+    plain = chats_for([i.question for i in items], system_prompt, {})
+    helped = chats_for([i.question for i in items], system_prompt, contexts)
+    bot_items = items + [EvalItem(q, "") for q in ood]
+    plan = decisions(bot_items, contexts, thresholds)
+    report: dict[str, Any] = {"systems": {}, "n": len(items), "n_ood": len(ood), "examples": [],
                               "settings": {"max_new_tokens": max_new_tokens, "batch_size": batch_size,
-                                           "retrieval_k": max((len(v) for v in contexts.values()), default=0)}}
+                                           "retrieval_k": max((len(v) for v in contexts.values()), default=0),
+                                           "verify_score": thresholds.verify,
+                                           "abstain_score": thresholds.abstain}}
+    if contexts:
+        report["calibration"] = calibration(items, ood, contexts, thresholds)
     answers: dict[str, list[tuple[str, float]]] = {}
+    report["modes"] = [d.mode for d in plan]
     for n, system in enumerate(systems):
         if progress:
             progress(system, n, len(systems))
-        chats = helped if system.endswith("+retrieval") else plain
-        if system.startswith("tuned") and not merged:
+        if uses_adapter(system) and not merged:
             # Merge the LoRA weights once the base systems are done: generating through unmerged
             # all-linear adapters costs about twice the time for the same answers.
             from peft import PeftModel
@@ -158,25 +231,62 @@ def evaluate(items: list[EvalItem], *, base_model: str, adapter_path: str | None
             model = PeftModel.from_pretrained(model, adapter_path).merge_and_unload()
             model.eval()
             merged = True
+        if system in BOT_SYSTEMS:
+            todo = [k for k, d in enumerate(plan) if d.mode == GENERATED]
+            chats = chats_for([bot_items[k].question for k in todo], system_prompt, contexts)
+            written = dict(zip(todo, generate(model, tokenizer, chats, max_new_tokens=max_new_tokens,
+                                              batch_size=batch_size)))
+            out = [(answer_text(d, written.get(k, ("", 0.0))[0]), written.get(k, ("", 0.0))[1])
+                   for k, d in enumerate(plan)]
+            answers[system] = out
+            report["systems"][system] = score_bot([t for t, _ in out], [x for _, x in out],
+                                                  [d.mode for d in plan], items, len(ood), known)
+            report.setdefault("flags", {})[system] = {
+                str(k): flags_for(out[k][0], bot_items[k].question, contexts.get(bot_items[k].question, []),
+                                  known or (lambda terms: set()))
+                for k in todo}
+            continue
+        chats = helped if system.endswith("+retrieval") else plain
         answers[system] = generate(model, tokenizer, chats, max_new_tokens=max_new_tokens,
                                    batch_size=batch_size)
         report["systems"][system] = score(answers[system], items)
     for k, item in enumerate(items[:5]):
         report["examples"].append({"question": item.question, "reference": item.reference,
-                                   **{s: answers[s][k][0] for s in systems}})
+                                   "mode": plan[k].mode, **{s: answers[s][k][0] for s in systems}})
     if progress:
         progress("done", len(systems), len(systems))
     return report
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    """The report's systems as a Markdown table."""
-    lines = ["| system | token F1 | ROUGE-L | fact recall | latency (s) |",
-             "|---|---:|---:|---:|---:|"]
+    """The report's systems as a Markdown table (bot systems: over the questions they answer)."""
+    bots = [n for n in report["systems"] if n in BOT_SYSTEMS]
+    head = "| system | token F1 | ROUGE-L | fact recall | latency (s) |"
+    rule = "|---|---:|---:|---:|---:|"
+    if bots:
+        head += " verified | generated | abstain | wrong facts | OOD abstained |"
+        rule += "---:|---:|---:|---:|---:|"
+    lines = [head, rule]
     for name, m in report["systems"].items():
         cells = [f"{m[k]:.3f}" if m.get(k) is not None else "n/a" for k in METRICS]
+        if bots:
+            cells += [f"{m[k]:.0%}" if m.get(k) is not None else "—"
+                      for k in ("verified", "generated", "abstain", "wrong_fact_rate", "ood_abstained")]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def calibration_table(report: dict[str, Any]) -> str | None:
+    """The threshold curve of this eval as Markdown, the settings' and the suggested rows marked."""
+    from curation.answer_calibration import CurvePoint, table
+
+    cal = report.get("calibration")
+    if not cal:
+        return None
+    points = [CurvePoint(**p) for p in cal["points"]]
+    marks = {f"setting {k}": v for k, v in cal["settings"].items()}
+    marks.update({f"suggested {k}": v for k, v in cal["suggested"].items()})
+    return table(points, marks)
 
 
 def bar_chart(report: dict[str, Any], path: Path, title: str = "") -> Path:

@@ -1,10 +1,11 @@
-"""Answer-quality metrics: token F1, ROUGE-L (rouge-score) and key-fact recall. Pure functions."""
+"""Answer-quality metrics: token F1, ROUGE-L (rouge-score), key-fact recall and wrong facts. Pure."""
 
 from __future__ import annotations
 
 import re
 import string
 from collections import Counter
+from collections.abc import Callable
 from functools import lru_cache
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -71,6 +72,33 @@ def fact_recall(prediction: str, reference: str) -> float | None:
         return None
     pred = prediction.lower()
     return sum(f in pred for f in facts) / len(facts)
+
+
+def hard_facts(text: str) -> list[str]:
+    """Numbers, URLs and inline code or commands in ``text``: what a wrong answer gets wrong."""
+    facts = [u.rstrip(".,;:!?") for u in _URL.findall(text)]
+    rest = _URL.sub(" ", text)
+    facts += [c.strip() for c in _CODE.findall(rest) if c.strip()]
+    facts += _NUMBER.findall(_CODE.sub(" ", rest))
+    return list(dict.fromkeys(f for f in facts if f))
+
+
+def _has(text: str, fact: str) -> bool:
+    t, low = fact.lower(), text.lower()
+    if re.fullmatch(r"[\d.,:/]+", t):
+        return re.search(rf"(?<![\d]){re.escape(t)}(?![\d])", low) is not None
+    return t in low
+
+
+def wrong_facts(prediction: str, reference: str,
+                known: Callable[[list[str]], set[str]] | None = None) -> list[str]:
+    """The numbers, URLs and commands of ``prediction`` that are not in ``reference`` and (``known``:
+    those some approved pair holds) in no approved pair."""
+    missing = [f for f in hard_facts(prediction) if not _has(reference, f)]
+    if missing and known is not None:
+        found = known(missing)
+        missing = [f for f in missing if f not in found]
+    return missing
 
 
 def mean(values: list[float | None]) -> float | None:

@@ -25,7 +25,7 @@ from training.augment import augment_rows
 from training.config import TrainConfig, resolve_config
 from training.data import load_dataset_messages, pair_of
 from training.errors import DatasetError, TrainingError
-from training.evaluate import EvalItem, bar_chart, evaluate, markdown_table, read_eval_file, split_key
+from training.evaluate import EvalItem, bar_chart, calibration_table, evaluate, markdown_table, read_eval_file, split_key
 
 
 @dataclass
@@ -123,20 +123,53 @@ def eval_items(db: Any, team_id: str, model: dict[str, Any], *, dataset: str | N
     return items, split_key(items, ds["id"]), ds["system_prompt"]
 
 
+def read_ood_file(path: Path) -> list[str]:
+    """Out-of-domain questions: JSONL rows with a ``question`` (an answer, if any, is ignored)."""
+    import json
+
+    if not path.is_file():
+        raise DatasetError(f"{path}: out-of-domain question file not found")
+    out, bad = [], []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            question = json.loads(line)["question"]
+            if not isinstance(question, str) or not question.strip():
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            bad.append(n)
+            continue
+        out.append(question.strip())
+    if bad:
+        raise DatasetError(f"{path}: lines {', '.join(map(str, bad[:10]))} are not {{\"question\": …}} "
+                           "JSON objects; fix or remove them")
+    if not out:
+        raise DatasetError(f"{path}: no questions; add {{\"question\": …}} lines")
+    return out
+
+
 def evaluate_model(db: Any, team_id: str, name: str, *, out_dir: Path, dataset: str | None = None,
-                   eval_file: Path | None = None, max_new_tokens: int = 128, batch_size: int = 8,
-                   retrieval_k: int = 3, record: bool = True,
+                   eval_file: Path | None = None, ood_file: Path | None = None, max_new_tokens: int = 128,
+                   batch_size: int = 8, retrieval_k: int = 3, thresholds: Any = None, record: bool = True,
+                   systems: tuple[str, ...] | None = None,
                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
-    """Score base, base+retrieval, tuned and tuned+retrieval for model ``name`` (``latest``, ``v2`` …).
+    """Score the systems of training/evaluate.py for model ``name`` (``latest``, ``v2`` …).
+
+    ``thresholds`` (curation.answer_modes.Thresholds, default: the calibrated ones) drive the bot
+    systems exactly as the bot's settings do; ``ood_file`` adds questions the data cannot answer.
 
     Writes ``eval-<split>.json|.md|.png`` into ``out_dir`` (paths in ``report["files"]``) and stores
     the systems in the model's metrics, which promotion compares.
     """
+    from curation.answer_facts import in_approved
     from curation.retrieval import top_pairs
     from serving.models import is_hf_folder
+    from training.evaluate import SYSTEMS
 
     model = get_model(db, team_id, name)
     items, split, system_prompt = eval_items(db, team_id, model, dataset=dataset, eval_file=eval_file)
+    ood = read_ood_file(ood_file) if ood_file is not None else []
     if not is_hf_folder(Path(model["base_model"])):
         raise TrainingError(f"{model['name']}: base model folder {model['base_model']} is missing; "
                             "run `threadtune init` or retrain")
@@ -144,7 +177,9 @@ def evaluate_model(db: Any, team_id: str, name: str, *, out_dir: Path, dataset: 
         raise TrainingError(f"{model['name']}: adapter {model['adapter_path']} is missing; retrain it")
     report = evaluate(items, base_model=model["base_model"], adapter_path=model["adapter_path"],
                       system_prompt=system_prompt, retrieve=lambda q: top_pairs(db, team_id, q, retrieval_k),
-                      max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
+                      max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
+                      thresholds=thresholds, ood=ood, systems=systems or SYSTEMS,
+                      known=lambda terms: in_approved(db, team_id, terms))
     report.update({"model": model["name"], "split": split, "dataset_id": model["dataset_id"]})
     stem = "eval-" + split.replace(":", "-")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -154,8 +189,10 @@ def evaluate_model(db: Any, team_id: str, name: str, *, out_dir: Path, dataset: 
     import json
 
     files["json"].write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    curve_md = calibration_table(report)
     files["markdown"].write_text(f"# {model['name']} on {split} (n={report['n']})\n\n"
-                                 + markdown_table(report) + "\n")
+                                 + markdown_table(report) + "\n"
+                                 + (f"\n## Answer thresholds\n\n{curve_md}\n" if curve_md else ""))
     bar_chart(report, files["chart"], title=f"{model['name']} on {split} (n={report['n']})")
     if record:
         registry.record_eval(db, team_id, model["name"], report)

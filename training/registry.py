@@ -18,7 +18,7 @@ from curation.model_versions import get_model, live_model
 from curation.store import audit, dumps, now, transaction
 from training.errors import RegistryError
 
-#: The metric that gates promotion, read from the "tuned" system of an eval report.
+#: The metric that gates promotion, read from the "bot" system of an eval report ("tuned" in old ones).
 GATE_METRIC = "token_f1"
 
 
@@ -55,9 +55,15 @@ def record_eval(db: Any, team_id: str, name: str, report: dict[str, Any]) -> Non
         db.execute("update models set metrics = ? where id = ?", [dumps(metrics), model["id"]])
 
 
-def gate_score(model: dict[str, Any], split: str, system: str = "tuned") -> float | None:
-    """The gate metric of ``model`` on eval ``split``, if it was evaluated there."""
+def gate_score(model: dict[str, Any], split: str, system: str | None = None) -> float | None:
+    """The gate metric of ``model`` on eval ``split``, if it was evaluated there. The default system
+    is ``bot`` (what users get), or ``tuned`` for evals made before the bot system existed; ``base``
+    means ``bot-base`` alongside ``bot``."""
     systems = (model["metrics"].get("evals", {}).get(split) or {}).get("systems", {})
+    bot = "bot" in systems
+    system = system or ("bot" if bot else "tuned")
+    if system == "base" and bot:
+        system = "bot-base"
     value = (systems.get(system) or {}).get(GATE_METRIC)
     return float(value) if value is not None else None
 

@@ -21,8 +21,11 @@ def fake_llm() -> Iterator[FakeLLM]:
 
 @pytest.fixture
 def answer_settings(slack_settings, fake_llm):
-    """Settings with Slack at the fake and the model server at the scripted LLM."""
-    return slack_settings.model_copy(update={"serving_url": fake_llm.base_url, "answer_timeout_s": 5.0})
+    """Settings with Slack at the fake and the model server at the scripted LLM. The model answers
+    every question that no approved pair answers verbatim (abstain score 0): these tests are about
+    the generation flow; tests/serving/test_answer_modes.py covers abstention."""
+    return slack_settings.model_copy(update={"serving_url": fake_llm.base_url, "answer_timeout_s": 5.0,
+                                             "answer_abstain_score": 0.0})
 
 
 def watch(db, channel: str = WATCHED, team_id: str = "T0FAKE") -> None:

@@ -49,10 +49,10 @@ def action_value(params: dict, action_id: str) -> str:
     raise AssertionError(f"no {action_id} button in {params}")
 
 
-def test_mention_gets_placeholder_in_thread_then_answer_with_citation_badge_and_footer(
+def test_mention_gets_placeholder_in_thread_then_the_approved_answer_verbatim_with_badge(
         answer_bot, fake_slack, fake_llm, db):
     approve_pair(db, "How do I reset my password?", "Use the Forgot password link on the login page.")
-    fake_llm.script = ["Use the Forgot password link on the login page."]
+    fake_llm.script = ["Use the Forgot password link, or call 555-0100."]
     started = time.monotonic()
     resp = mention(answer_bot, "How do I reset my password?", "1700000100.000100")
     assert resp.status_code == 200
@@ -65,14 +65,26 @@ def test_mention_gets_placeholder_in_thread_then_answer_with_citation_badge_and_
     assert "Forgot password link" in body
     assert "Verified answer" in body
     assert "Based on: <https://fake.slack.com/archives/C0SUPPORT/p1700000000000100|" in body
-    assert "model base" in body
-    # the prompt carried the system prompt and the approved pair
+    assert "model base" in body and "555-0100" not in body and "Not verified" not in body
+    assert fake_llm.chat_requests() == []  # the approved answer needs no generation
+    row = db.execute("select question, answer, model, verified, error from answers").fetchone()
+    assert row == ("How do I reset my password?", "Use the Forgot password link on the login page.", "base", 1,
+                   None)
+
+
+def test_a_generated_answer_says_not_verified_and_carries_no_badge(answer_bot, fake_slack, fake_llm, db):
+    approve_pair(db, "How do I reset my password?", "Use the Forgot password link on the login page.")
+    fake_llm.script = ["Use the Forgot password link, or call extension 4417."]
+    mention(answer_bot, "what if the password reset email never arrives?", "1700000150.000100")
+    body = _text(final_update(fake_slack))
+    assert "Verified answer" not in body and "Not verified" in body
+    assert "not in any approved answer: `4417`" in body
     sent = fake_llm.chat_requests()[0]
     assert sent["model"] == "threadtune/base"
     assert sent["messages"][0]["role"] == "system"
     assert "Approved answers" in sent["messages"][0]["content"]
-    row = db.execute("select question, model, verified, error from answers").fetchone()
-    assert row == ("How do I reset my password?", "base", 1, None)
+    row = db.execute("select verified, error from answers").fetchone()
+    assert row == (0, None)
 
 
 def test_full_flow_thumbs_down_opens_modal_and_correction_becomes_feedback_candidate(

@@ -16,22 +16,77 @@ def data_dir(tmp_path):
     return data
 
 
-def test_ask_prints_the_answer_citation_badge_and_model(data_dir, fake_llm):
+def test_ask_answers_a_matching_question_verbatim_without_calling_the_model(data_dir, fake_llm):
+    from curation.store import connect
+
+    db = connect(data_dir / "threadtune.db")
+    approve_pair(db, "Up to what amount can I expense without approval?",
+                 "Expenses up to 250 EUR need no approval; above that, your manager approves.", team_id="T0LOCAL")
+    db.execute("update candidates set approvals = ?, updated_at = ?", ['["U0ANNA"]', "2026-03-02T10:00:00"])
+    db.conn.commit()
+    db.close()
+    fake_llm.script = ["Anything above 50 EUR needs review."]
+    out = run_cli("ask", "Up to what amount can I expense something without approval?", data_dir=data_dir,
+                  env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
+    assert out.returncode == 0, out.stderr
+    assert "verified answer" in out.stdout and "approved by U0ANNA on 2026-03-02" in out.stdout
+    assert "Expenses up to 250 EUR need no approval" in out.stdout and "above 50 EUR" not in out.stdout
+    assert "Based on: https://fake.slack.com/archives/C0SUPPORT/p1700000000000100" in out.stdout
+    assert "verified · model base" in out.stderr
+    assert fake_llm.chat_requests() == []  # verbatim: no generation
+
+
+def test_ask_marks_a_generated_answer_not_verified_and_flags_unknown_numbers(data_dir, fake_llm):
+    from curation.store import connect
+
+    db = connect(data_dir / "threadtune.db")
+    approve_pair(db, "How do I submit an expense report for travel?",
+                 "Use the Expenses app and attach every receipt; reports up to 250 EUR are paid monthly.",
+                 team_id="T0LOCAL")
+    db.close()
+    fake_llm.script = ["Submit travel expenses in the Expenses app within 45 days."]
+    out = run_cli("ask", "is there a deadline for travel expense reports after a trip?", data_dir=data_dir,
+                  env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
+    assert out.returncode == 0, out.stderr
+    assert "within 45 days" in out.stdout and "not verified" in out.stdout
+    assert "not in any approved answer: 45" in out.stdout and "verified answer" not in out.stdout
+    system = fake_llm.chat_requests()[0]["messages"][0]["content"]
+    assert "Approved answers" in system and "250 EUR" in system
+
+
+def test_ask_abstains_when_no_approved_pair_is_relevant(data_dir, fake_llm):
     from curation.store import connect
 
     db = connect(data_dir / "threadtune.db")
     approve_pair(db, "How do I reset my password?", "Use the Forgot password link.", team_id="T0LOCAL")
     db.close()
-    fake_llm.script = ["Use the Forgot password link."]
+    out = run_cli("ask", "What is the capital of Australia?", data_dir=data_dir,
+                  env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
+    assert out.returncode == 0, out.stderr
+    assert "I don't know this one yet" in out.stdout and "abstain" in out.stderr
+    assert fake_llm.chat_requests() == []
+
+
+def test_ask_uses_the_only_workspace_of_the_data_dir_and_names_them_when_several(data_dir, fake_llm):
+    from curation.store import connect
+
+    db = connect(data_dir / "threadtune.db")
+    approve_pair(db, "How do I reset my password?", "Use the Forgot password link.", team_id="T0ACME")
+    db.close()
     out = run_cli("ask", "How do I reset my password?", data_dir=data_dir,
                   env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
     assert out.returncode == 0, out.stderr
-    assert "verified answer" in out.stdout
-    assert "Use the Forgot password link." in out.stdout
-    assert "Based on: https://fake.slack.com/archives/C0SUPPORT/p1700000000000100" in out.stdout
-    assert "model base" in out.stderr
-    system = fake_llm.chat_requests()[0]["messages"][0]["content"]
-    assert "Approved answers" in system
+    assert "Use the Forgot password link." in out.stdout and "asking workspace T0ACME" in out.stderr
+    db = connect(data_dir / "threadtune.db")
+    approve_pair(db, "How do I reset my VPN?", "Run vpn-reset.", team_id="T0OTHER")
+    db.close()
+    out = run_cli("ask", "How do I reset my password?", data_dir=data_dir,
+                  env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "2 workspaces (T0ACME, T0OTHER)" in out.stderr and "--team" in out.stderr
+    out = run_cli("--team", "T0OTHER", "ask", "How do I reset my VPN?", data_dir=data_dir,
+                  env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
+    assert out.returncode == 0 and "Run vpn-reset." in out.stdout
 
 
 def test_ask_without_retrieval_sends_no_pairs(data_dir, fake_llm):

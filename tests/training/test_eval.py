@@ -11,7 +11,8 @@ from curation.retrieval import fts_query, top_pairs
 from tests.training.conftest import TEAM, add_dataset, toy_pairs
 from curation import model_versions
 from training.errors import DatasetError
-from training.evaluate import SYSTEMS, EvalItem, bar_chart, build_messages, markdown_table, read_eval_file, score
+from curation.answer_prompt import build_messages
+from training.evaluate import SYSTEMS, EvalItem, bar_chart, markdown_table, read_eval_file, score
 
 
 @pytest.mark.slow
@@ -20,7 +21,10 @@ def test_the_eval_report_has_all_four_systems_and_its_files(tmp_path, trained):
 
     report = evaluate_model(trained, TEAM, "latest", out_dir=tmp_path / "reports", max_new_tokens=6, batch_size=4)
     assert list(report["systems"]) == list(SYSTEMS)
-    for metrics in report["systems"].values():
+    for name, metrics in report["systems"].items():
+        if name.startswith("bot"):
+            assert metrics["verified"] + metrics["generated"] + metrics["abstain"] == pytest.approx(1)
+            continue
         assert set(metrics) == {"token_f1", "rouge_l", "fact_recall", "latency_s"}
         assert 0 <= metrics["token_f1"] <= 1 and metrics["latency_s"] > 0
     assert report["n"] == 3 and report["model"] == "v1" and report["split"].startswith("dataset:")
@@ -39,7 +43,7 @@ def test_an_eval_file_is_scored_under_its_own_split(tmp_path, trained):
     path = tmp_path / "held-out.jsonl"
     path.write_text('{"question": "How to restart service 3?", "answer": "Run `svc restart 3`."}\n')
     report = evaluate_model(trained, TEAM, "v1", out_dir=tmp_path, eval_file=path, max_new_tokens=4)
-    assert report["split"].startswith("file:") and report["n"] == 1 and len(report["systems"]) == 4
+    assert report["split"].startswith("file:") and report["n"] == 1 and len(report["systems"]) == len(SYSTEMS)
 
 
 def test_bad_eval_file_lines_are_reported_by_number(tmp_path):
@@ -66,16 +70,16 @@ def test_retrieval_finds_approved_pairs_of_the_same_team_only(db):
 
 
 def test_the_retrieval_prompt_puts_pairs_into_the_system_message():
-    chat = build_messages("How?", "Be brief.", [{"question": "Q1", "answer": "A1"}])
+    chat = build_messages("Be brief.", [{"question": "Q1", "answer": "A1"}], "How?")
     assert chat[0]["role"] == "system" and "Be brief." in chat[0]["content"] and "Q: Q1\nA: A1" in chat[0]["content"]
-    assert build_messages("How?", None, []) == [{"role": "user", "content": "How?"}]
+    assert build_messages(None, [], "How?") == [{"role": "user", "content": "How?"}]
 
 
 def test_scores_table_and_chart_from_answers(tmp_path):
     items = [EvalItem("q1", "Use port 5432."), EvalItem("q2", "Restart it.")]
     metrics = score([("Use port 5432.", 0.2), ("no idea", 0.4)], items)
     assert metrics["token_f1"] == pytest.approx(0.5) and metrics["latency_s"] == pytest.approx(0.3)
-    report = {"systems": {s: metrics for s in SYSTEMS}, "n": 2, "split": "file:x"}
+    report = {"systems": {s: metrics for s in SYSTEMS if not s.startswith("bot")}, "n": 2, "split": "file:x"}
     table = markdown_table(report)
     assert table.count("\n") == 5 and "| base+retrieval | 0.500 |" in table
     assert bar_chart(report, tmp_path / "c.png").stat().st_size > 1000

@@ -146,25 +146,52 @@ def register(app: typer.Typer) -> None:
             None, "--max-tokens", help="Most tokens to write (default: THREADTUNE_ANSWER_MAX_TOKENS).",
             show_default=False),
     ) -> None:
-        """Ask the live model from the terminal, with the same retrieval and citations as the bot."""
+        """Ask from the terminal as the bot answers: an approved answer verbatim, the model's (not verified), or none."""
+        from rich.markup import escape
+
         from bot.answer_prompt import live_model, prepare
+        from curation.answer_facts import answer_flags
+        from curation.answer_modes import ABSTAIN, VERIFIED, Thresholds, answer_text
+        from curation.answer_team import pick_team
         from serving.client import ModelClient
 
         s = settings()
         db = open_db(s)
         if not question.strip():
             raise typer.BadParameter("give a question, e.g. threadtune ask \"how do I reset my password?\"")
-        prep = prepare(db, s.team_id, question.strip(), default_system_prompt=s.system_prompt,
-                       retrieval=s.retrieval if retrieval is None else retrieval)
-        version = live_model(db, s.team_id).version
-        with live_server(s, db) as (base_url, model):
-            client = ModelClient(base_url, model, timeout=s.answer_timeout_s)
-            if prep.verified:
-                console.print("[green]✔ verified answer[/] — matches a question the team approved")
-            for delta in client.stream(prep.messages, max_tokens=max_tokens or s.answer_max_tokens):
-                console.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
-            console.print()
+        # `threadtune --team` and THREADTUNE_TEAM_ID set the workspace; else the data dir's only one
+        team_id = pick_team(db, s.team_id, explicit="team_id" in s.model_fields_set)
+        if team_id != s.team_id:
+            err_console.print(f"asking workspace {team_id}, the only one in {s.data_dir}", style="dim")
+        s = s.model_copy(update={"team_id": team_id})
+        thresholds = Thresholds(s.answer_verify_score, s.answer_abstain_score)
+        prep = prepare(db, team_id, question.strip(), default_system_prompt=s.system_prompt,
+                       retrieval=s.retrieval if retrieval is None else retrieval, thresholds=thresholds)
+        version = live_model(db, team_id).version
+        if prep.mode == VERIFIED:
+            pair = prep.verified_pair or {}
+            by = ", ".join(pair.get("approved_by") or []) or "the team"
+            console.print(f"[green]✔ verified answer[/] — approved by {escape(by)}"
+                          + (f" on {pair['approved_at'][:10]}" if pair.get("approved_at") else ""),
+                          highlight=False)
+            console.print(answer_text(prep.decision), markup=False, highlight=False, soft_wrap=True)
+        elif prep.mode == ABSTAIN:
+            console.print(answer_text(prep.decision), markup=False, highlight=False, soft_wrap=True)
+            err_console.print(f"best approved match {prep.decision.score:.2f} < THREADTUNE_ANSWER_ABSTAIN_SCORE "
+                              f"{thresholds.abstain:.2f}; in Slack the bot asks the team", style="dim")
+        else:
+            text = ""
+            with live_server(s, db) as (base_url, model):
+                client = ModelClient(base_url, model, timeout=s.answer_timeout_s)
+                for delta in client.stream(prep.messages, max_tokens=max_tokens or s.answer_max_tokens):
+                    text += delta
+                    console.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
+                console.print()
+            flags = answer_flags(db, team_id, text, question, prep.pairs)
+            console.print("[yellow]⚠ not verified[/] — written by the model"
+                          + (": not in any approved answer: " + escape(", ".join(flags)) if flags else ""),
+                          highlight=False)
         for src in prep.sources:
             where = src["permalink"] or src.get("document") or f"approved pair #{src['candidate_id']}"
             console.print(f"Based on: {where}", markup=False, highlight=False)
-        err_console.print(f"threadtune · model {version}", style="dim")
+        err_console.print(f"threadtune · {prep.mode} · model {version}", style="dim")

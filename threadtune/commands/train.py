@@ -158,29 +158,39 @@ def register(app: typer.Typer) -> None:
                                               help="Score on this dataset's eval split (default: the model's)."),
         eval_file: Optional[Path] = typer.Option(None, "--eval-file",
                                                  help="JSONL of {question, answer} held-out rows."),
+        ood_file: Optional[Path] = typer.Option(None, "--ood-file",
+                                                help="JSONL of {question} rows the data cannot answer "
+                                                "(scores the bot's abstention)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default: DATA_DIR/reports)."),
         max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="Longest generated answer."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
     ) -> None:
-        """Score base, base+retrieval, tuned and tuned+retrieval; write Markdown, JSON and a PNG chart."""
+        """Score base, +retrieval, tuned, +retrieval and the bot's own pipeline; print the threshold curve."""
         from rich.progress import Progress
 
-        from training.evaluate import markdown_table
+        from curation.answer_modes import Thresholds
+        from training.evaluate import SYSTEMS, calibration_table, markdown_table
         from training.pipeline import evaluate_model
 
         s = settings()
         db = open_db(s)
         with Progress(console=console, transient=True, disable=as_json) as bar:
-            task = bar.add_task("evaluating", total=4)
+            task = bar.add_task("evaluating", total=len(SYSTEMS))
             report = evaluate_model(
                 db, s.team_id, model, out_dir=out or s.data_dir / "reports", dataset=dataset,
-                eval_file=eval_file, max_new_tokens=max_new_tokens,
+                eval_file=eval_file, ood_file=ood_file, max_new_tokens=max_new_tokens,
+                thresholds=Thresholds(s.answer_verify_score, s.answer_abstain_score),
                 progress=lambda system, n, total: bar.update(task, completed=n, description=system))
         if as_json:
             typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
             return
         console.print(f"[bold]{report['model']}[/] on {report['split']} (n={report['n']})")
         console.print(markdown_table(report), highlight=False)
+        curve_md = calibration_table(report)
+        if curve_md:
+            console.print("answer thresholds on these questions (THREADTUNE_ANSWER_VERIFY_SCORE, "
+                          "THREADTUNE_ANSWER_ABSTAIN_SCORE):", highlight=False)
+            console.print(curve_md, highlight=False, markup=False)
         for path in report["files"].values():
             console.print(f"  {path}")
 

@@ -1,0 +1,119 @@
+"""The answer pipeline's decisions, pure: for a question and its retrieved pairs, answer with an
+approved pair verbatim (*verified*), let the model write an answer (*generated*, not verified), or
+say that nobody knows yet and ask the team (*abstain*); then flag what a generated answer states
+that no approved text supports.
+
+The bot, `threadtune ask`, the demo and the eval's ``bot`` system all decide here, with the same
+thresholds (settings ``answer_verify_score`` and ``answer_abstain_score``, calibrated by
+``bench/calibrate.py``).
+
+The signal is how well the best retrieved pair matches the question (``curation/answer_match.py``).
+Token log-probabilities would be a second one, but the embedded backend (`transformers serve`)
+returns none, so a question without a relevant pair is not sent to the model at all: a 135M model
+answering from its weights alone states wrong facts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from curation.answer_match import match_score
+from curation.checks import grounded_terms
+
+VERIFIED = "verified"
+GENERATED = "generated"
+ABSTAIN = "abstain"
+MODES = (VERIFIED, GENERATED, ABSTAIN)
+
+#: Calibrated defaults (bench/calibrate.py on tests/training/data/faq-calibration.jsonl).
+VERIFY_SCORE = 0.60
+ABSTAIN_SCORE = 0.44
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Match scores at or above ``verify`` answer verbatim; below ``abstain`` the bot abstains."""
+
+    verify: float = VERIFY_SCORE
+    abstain: float = ABSTAIN_SCORE
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.abstain <= self.verify <= 1.0):
+            raise ValueError(f"answer thresholds must satisfy 0 ≤ abstain ({self.abstain}) ≤ verify "
+                             f"({self.verify}) ≤ 1")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a question: the mode, the best pair's score, and the pair when verified."""
+
+    mode: str
+    score: float
+    pair: dict[str, Any] | None = None
+
+    @property
+    def needs_model(self) -> bool:
+        """Only generated answers call the model; verified and abstained ones are instant."""
+        return self.mode == GENERATED
+
+
+def decide(question: str, pairs: list[dict[str, Any]], thresholds: Thresholds) -> Decision:
+    """The mode for ``question`` given the retrieved ``pairs`` (best first). Nothing retrieved
+    scores 0: it abstains unless the abstain threshold is 0 (the model always answers)."""
+    score = match_score(question, pairs[0]) if pairs else 0.0
+    if pairs and score >= thresholds.verify:
+        return Decision(VERIFIED, score, pairs[0])
+    if score < thresholds.abstain:
+        return Decision(ABSTAIN, score)
+    return Decision(GENERATED, score)
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", text).lower()
+
+
+def supported(term: str, text: str) -> bool:
+    """Whether ``term`` occurs in ``text`` (case-insensitive; a number not inside a longer one)."""
+    t, src = _norm(term).strip().rstrip("()"), _norm(text)
+    if not t:
+        return True
+    if re.fullmatch(r"[\d.,:]+", t):
+        return re.search(rf"(?<![\d]){re.escape(t)}(?![\d])", src) is not None
+    return t in src
+
+
+def unsupported_terms(answer: str, sources: list[str]) -> list[str]:
+    """Numbers, URLs, commands and names in ``answer`` (curation.checks' grounding terms) that
+    appear in none of ``sources``, in order of appearance."""
+    return [t for t in grounded_terms(answer) if not any(supported(t, s) for s in sources)]
+
+
+@dataclass
+class Answer:
+    """One answer as shown to the user: its mode, text, the pair it quotes, and flagged terms."""
+
+    mode: str
+    text: str
+    score: float
+    pair: dict[str, Any] | None = None
+    flags: list[str] = field(default_factory=list)
+
+
+
+#: What the user reads when the bot abstains.
+ABSTAIN_TEXT = ("I don't know this one yet: no answer the team approved matches your question, and I "
+                "would rather not guess.")
+
+
+def answer_text(decision: Decision, generated: str = "") -> str:
+    """The reply's main text: the approved answer verbatim, the model's text, or the abstention."""
+    if decision.mode == VERIFIED and decision.pair is not None:
+        return decision.pair["answer"]
+    if decision.mode == ABSTAIN:
+        return ABSTAIN_TEXT
+    return generated.strip()

@@ -1,0 +1,133 @@
+"""The answer core: one prompt builder, the three modes, grounding flags, calibration. Pure parts,
+plus the store reads they need on a real SQLite file."""
+
+from __future__ import annotations
+
+import pytest
+
+from curation.answer_calibration import curve, pick, table
+from curation.answer_facts import answer_flags, in_approved
+from curation.answer_match import match_score
+from curation.answer_modes import (ABSTAIN, ABSTAIN_TEXT, GENERATED, VERIFIED, Thresholds, answer_text, decide,
+                                   unsupported_terms)
+from curation.answer_prompt import RETRIEVAL_HEADER, build_messages
+from curation.answer_team import pick_team
+from curation.errors import CurationError
+from curation.retrieval import top_pairs
+from curation.store import connect, now
+
+TEAM = "T0CORE"
+EXPENSES = ("Up to what amount can I expense something without my manager approving?",
+            "Anything up to 250 EUR needs no approval; above 250 EUR your manager approves it in the "
+            "Expenses app.")
+VPN = ("How do I reset my VPN password?", "Run `vpn-reset --user you` and follow the link at https://vpn.acme.test/reset.")
+
+
+@pytest.fixture
+def db(tmp_path):
+    db = connect(tmp_path / "threadtune.db")
+    for q, a in (EXPENSES, VPN):
+        db["candidates"].insert({"team_id": TEAM, "question": q, "answer": a, "status": "approved",
+                                 "origin": "manual", "dedup_key": q, "approvals": '["U0ANNA"]',
+                                 "created_at": now(), "updated_at": "2026-03-02T10:00:00"})
+    db["candidates"].insert({"team_id": TEAM, "question": "What is the per diem in Paris?",
+                             "answer": "The per diem in Paris is 75 EUR.", "status": "rejected",
+                             "origin": "manual", "dedup_key": "rejected", "created_at": now()})
+    db.conn.commit()
+    return db
+
+
+def test_eval_and_the_bot_send_the_same_messages_for_the_same_question_and_pairs(db):
+    from bot.answer_prompt import prepare
+    from training.evaluate import chats_for
+
+    question = "is there a limit for expensing without the manager's ok?"
+    prep = prepare(db, TEAM, question, default_system_prompt="Be brief.", retrieval=True,
+                   thresholds=Thresholds(verify=1.0, abstain=0.0))
+    assert prep.mode == GENERATED and prep.pairs
+    assert chats_for([question], "Be brief.", {question: prep.pairs}) == [prep.messages]
+    system = prep.messages[0]["content"]
+    assert system.startswith("Be brief.") and RETRIEVAL_HEADER in system and "250 EUR" in system
+
+
+def test_the_prompt_keeps_recent_history_and_alternates_roles():
+    history = [{"role": "assistant", "content": "hi"}, {"role": "user", "content": "one"},
+               {"role": "user", "content": "two"}, {"role": "assistant", "content": "ok"}]
+    chat = build_messages("Sys", [], "Q?", history)
+    assert [t["role"] for t in chat] == ["system", "user", "assistant", "user"]
+    assert chat[1]["content"] == "one\ntwo" and chat[-1]["content"] == "Q?"
+    long = build_messages("Sys", [], "Q?", [{"role": "user", "content": "x" * 5000}])
+    assert long[1]["content"] == "x" * 4000 + "\nQ?"
+    assert build_messages("", [], "Q?") == [{"role": "user", "content": "Q?"}]
+
+
+def test_a_close_rephrasing_is_answered_verbatim_with_who_approved_it(db):
+    from bot.answer_prompt import prepare
+
+    prep = prepare(db, TEAM, "Up to what amount can I expense something without approval?",
+                   default_system_prompt="Be brief.", retrieval=True, thresholds=Thresholds())
+    assert prep.mode == VERIFIED and prep.messages == []  # nothing to generate
+    assert answer_text(prep.decision) == EXPENSES[1]
+    assert prep.verified_pair["approved_by"] == ["U0ANNA"] and prep.verified_pair["approved_at"].startswith("2026-03-02")
+    assert [s["question"] for s in prep.sources] == [EXPENSES[0]]
+
+
+def test_modes_follow_the_thresholds():
+    pair = {"id": 1, "question": EXPENSES[0], "answer": EXPENSES[1]}
+    asked = "expense limit without my manager approving?"
+    score = match_score(asked, pair)
+    assert 0 < score < 1
+    assert decide(asked, [pair], Thresholds(verify=score, abstain=0)).mode == VERIFIED
+    assert decide(asked, [pair], Thresholds(verify=1.0, abstain=score)).mode == GENERATED
+    assert decide(asked, [pair], Thresholds(verify=1.0, abstain=min(1.0, score + 0.01))).mode == ABSTAIN
+    assert decide(asked, [], Thresholds()).mode == ABSTAIN
+    assert answer_text(decide(asked, [], Thresholds())) == ABSTAIN_TEXT
+    with pytest.raises(ValueError, match="abstain"):
+        Thresholds(verify=0.3, abstain=0.5)
+
+
+def test_unrelated_questions_abstain_and_rephrasings_do_not(db):
+    for question in ("What is the capital of Australia?", "Can you recommend a sourdough recipe?"):
+        pairs = top_pairs(db, TEAM, question)
+        assert decide(question, pairs, Thresholds()).mode == ABSTAIN, question
+    question = "how do I reset the password of my vpn?"
+    assert decide(question, top_pairs(db, TEAM, question), Thresholds()).mode == VERIFIED
+
+
+def test_a_garbled_figure_is_flagged_and_a_figure_from_another_approved_pair_is_not(db):
+    pairs = top_pairs(db, TEAM, "expense limit?", k=1)
+    text = "Anything above 150 EUR needs review; see https://vpn.acme.test/reset and run `vpn-reset --user you`."
+    assert unsupported_terms(text, [p["answer"] for p in pairs]) == [
+        "vpn-reset --user you", "https://vpn.acme.test/reset", "150"]
+    assert answer_flags(db, TEAM, text, "expense limit?", pairs) == ["150"]
+    # a rejected pair supports nothing
+    assert in_approved(db, TEAM, ["75", "250"]) == {"250"}
+    assert answer_flags(db, TEAM, "The per diem is 75 EUR.", "per diem?", []) == ["75"]
+    assert answer_flags(db, TEAM, "Ask your manager.", "per diem?", []) == []
+    # another team's pairs support nothing either
+    assert in_approved(db, "T0OTHER", ["250"]) == set()
+
+
+def test_calibration_picks_the_lowest_precise_verify_and_the_lowest_ood_safe_abstain():
+    scored = ([(0.9, True)] * 18 + [(0.85, False)] + [(0.7, True)] * 10 + [(0.65, False)] * 4
+              + [(0.5, True)] * 5 + [(0.4, None)] * 9 + [(0.55, None)])
+    points = curve(scored)
+    verify, abstain = pick(points)
+    at = {p.threshold: p for p in points}
+    assert verify == 0.66 and at[0.66].verified_precision == pytest.approx(28 / 29, abs=1e-4)
+    assert abstain == 0.42 and at[0.42].ood_abstained == pytest.approx(0.9)
+    assert at[0.42].answered_share == 1.0
+    assert "| 0.66 |" in table(points, {"verify": verify}) and "verify" in table(points, {"verify": verify})
+    # nothing precise enough: verify at the top of the grid
+    assert pick(curve([(0.95, False), (0.5, None)])) == (0.9, 0.52)
+
+
+def test_the_cli_picks_the_only_workspace_and_names_several(db):
+    assert pick_team(db, "T0LOCAL", explicit=False) == TEAM
+    assert pick_team(db, "T0LOCAL", explicit=True) == "T0LOCAL"
+    db["candidates"].insert({"team_id": "T0B", "question": "q?", "answer": "a", "status": "approved",
+                             "origin": "manual", "dedup_key": "b", "created_at": now()})
+    db.conn.commit()
+    assert pick_team(db, TEAM, explicit=False) == TEAM
+    with pytest.raises(CurationError, match=r"2 workspaces \(T0B, T0CORE\).*--team"):
+        pick_team(db, "T0LOCAL", explicit=False)
