@@ -39,7 +39,7 @@ from curation.answer_prompt import build_messages
 from training.errors import DatasetError
 from training.metrics import fact_recall, mean, normalize, rouge_l, token_f1, wrong_facts
 
-SYSTEMS = ("base", "base+retrieval", "tuned", "tuned+retrieval", "bot-base", "bot")
+SYSTEMS = ("base", "base+retrieval", "bot-base", "tuned", "tuned+retrieval", "bot")
 BOT_SYSTEMS = ("bot-base", "bot")
 METRICS = ("token_f1", "rouge_l", "fact_recall", "latency_s")
 BOT_METRICS = ("verified", "generated", "abstain", "wrong_fact_rate", "answered", "ood_abstained")

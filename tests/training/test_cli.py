@@ -82,10 +82,35 @@ def test_eval_json_has_the_documented_schema(cli, trained, settings, tmp_path):
     out = cli("eval", "latest", "--json", "--max-new-tokens", "4", "--out", str(tmp_path / "r"))
     assert out.exit_code == 0, out.output
     report = json.loads(out.stdout)
-    assert set(report["systems"]) == {"base", "base+retrieval", "tuned", "tuned+retrieval"}
+    assert set(report["systems"]) == {"base", "base+retrieval", "tuned", "tuned+retrieval", "bot-base", "bot"}
     for metrics in report["systems"].values():
         assert {"token_f1", "rouge_l", "fact_recall", "latency_s"} <= set(metrics)
     assert report["model"] == "v1" and (tmp_path / "r").is_dir()
+
+
+@pytest.mark.slow
+def test_eval_prints_the_bot_modes_and_the_threshold_curve(cli, trained, settings, tmp_path):
+    ood = tmp_path / "ood.jsonl"
+    ood.write_text('{"question": "What is the capital of Australia?"}\n')
+    out = cli("eval", "latest", "--ood-file", str(ood), "--max-new-tokens", "4", "--out", str(tmp_path / "r"))
+    assert out.exit_code == 0, out.output
+    assert "| bot |" in out.output and "OOD abstained" in out.output
+    assert "answer thresholds on these questions" in out.output and "setting verify" in out.output
+    assert "## Answer thresholds" in next((tmp_path / "r").glob("*.md")).read_text()
+
+
+def test_eval_with_a_bad_ood_file_is_a_one_line_error(cli, db, tmp_path):
+    from training import registry
+
+    add_dataset(db, toy_pairs(4))
+    dataset_id = db.execute("select id from datasets").fetchone()[0]
+    registry.register_model(db, TEAM, base_model="/m/base", adapter_path="/m/a", dataset_id=dataset_id)
+    ood = tmp_path / "ood.jsonl"
+    ood.write_text('{"question": "fine?"}\nnot json\n')
+    out = cli("eval", "v1", "--ood-file", str(ood))
+    assert out.exit_code == 2 and "line" in out.output and "2" in out.output and "Traceback" not in out.output
+    out = cli("eval", "v1", "--ood-file", str(tmp_path / "missing.jsonl"))
+    assert out.exit_code == 2 and "not found" in out.output
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Evaluation: four systems on the eval split or an eval file; Markdown, JSON and a PNG chart."""
+"""Evaluation: every system on the eval split or an eval file; Markdown, JSON and a PNG chart."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from curation import model_versions
 from training.errors import DatasetError
 from curation.answer_prompt import build_messages
 from training.evaluate import SYSTEMS, EvalItem, bar_chart, markdown_table, read_eval_file, score
+from training.metrics import token_f1
 
 
 @pytest.mark.slow
-def test_the_eval_report_has_all_four_systems_and_its_files(tmp_path, trained):
+def test_the_eval_report_has_every_system_and_its_files(tmp_path, trained):
     from training.pipeline import evaluate_model
 
     report = evaluate_model(trained, TEAM, "latest", out_dir=tmp_path / "reports", max_new_tokens=6, batch_size=4)
@@ -83,3 +84,18 @@ def test_scores_table_and_chart_from_answers(tmp_path):
     table = markdown_table(report)
     assert table.count("\n") == 5 and "| base+retrieval | 0.500 |" in table
     assert bar_chart(report, tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_the_bot_system_scores_answered_questions_modes_wrong_facts_and_ood_abstention():
+    from training.evaluate import score_bot
+
+    items = [EvalItem("q1", "Up to 250 EUR needs no approval."), EvalItem("q2", "Run `make up`."),
+             EvalItem("q3", "Use port 5432.")]
+    texts = ["Up to 250 EUR needs no approval.", "Run `make up` on port 8080.", "I don't know", "", "x"]
+    modes = ["verified", "generated", "abstain", "abstain", "generated"]
+    m = score_bot(texts, [0.0, 1.0, 0.0, 0.0, 2.0], modes, items, 2, known=lambda terms: set())
+    assert m["verified"] == m["generated"] == m["abstain"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["answered"] == pytest.approx(2 / 3, abs=1e-4) and m["ood_abstained"] == 0.5
+    assert m["wrong_fact_rate"] == 0.5  # 8080 is in neither the reference nor an approved pair
+    assert m["token_f1"] == pytest.approx((1 + token_f1(texts[1], items[1].reference)) / 2, abs=1e-4)
+    assert score_bot(texts, [0.0] * 5, modes, items, 2, known=lambda terms: {"8080"})["wrong_fact_rate"] == 0

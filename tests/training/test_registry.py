@@ -105,3 +105,18 @@ def test_unknown_versions_list_the_known_ones(db):
     _model(db, 0.3)
     with pytest.raises(NotFound, match="'v7' not found.*known: v1"):
         registry.promote(db, TEAM, "v7")
+
+
+def test_the_gate_scores_the_bot_system_when_the_eval_has_it(db):
+    model = registry.register_model(db, TEAM, base_model="/m/base", adapter_path="/m/a", dataset_id="ds1")
+    # tuned alone beats base, but what users get (the bot pipeline) is worse with this adapter
+    registry.record_eval(db, TEAM, model["name"], {"split": SPLIT, "n": 3, "systems": {
+        "base": {"token_f1": 0.1}, "tuned": {"token_f1": 0.5},
+        "bot-base": {"token_f1": 0.8}, "bot": {"token_f1": 0.7}}})
+    with pytest.raises(RegistryError, match="0.700 on dataset:ds1, below the base model's 0.800"):
+        registry.promote(db, TEAM, model["name"])
+    better = registry.register_model(db, TEAM, base_model="/m/base", adapter_path="/m/b", dataset_id="ds1")
+    registry.record_eval(db, TEAM, better["name"], {"split": SPLIT, "n": 3, "systems": {
+        "base": {"token_f1": 0.1}, "tuned": {"token_f1": 0.05},
+        "bot-base": {"token_f1": 0.8}, "bot": {"token_f1": 0.8}}})
+    assert registry.promote(db, TEAM, better["name"])["status"] == "live"
