@@ -26,11 +26,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import answer_blocks as ab
-from bot import answer_feedback
+from bot import answer_feedback, escalation
 from bot.answer_prompt import live_model, prepare
 from bot.context import BotContext
 from curation.answer_facts import answer_flags
-from curation.answer_modes import Thresholds, answer_text
+from curation.answer_modes import ABSTAIN, Thresholds, answer_text
 from bot.slash import SlashRequest
 from curation.channels import is_watched
 from curation.event_ids import first_delivery
@@ -155,6 +155,12 @@ class Answerer:
         if not prep.decision.needs_model:  # verified (verbatim) or abstained: instant, no model call
             text = answer_text(prep.decision)
             answer_id = self._record(q, ts, text, version, prep, started)
+            if prep.mode == ABSTAIN:
+                asked = escalation.escalate(self.ctx, client, team_id=q.team_id, channel=q.channel,
+                                            thread_ts=q.thread_ts, user_id=q.user_id, question=q.text,
+                                            answer_id=answer_id)
+                text += (" I have asked the team; you will hear back in this thread once they have answered."
+                         if asked else " Please ask your team directly.")
             self._update(client, q, ts, ab.answer_blocks(answer_id, text, model_version=version,
                                                          sources=prep.sources, verified=prep.verified,
                                                          mode=prep.mode), text)

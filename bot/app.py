@@ -12,14 +12,14 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 
-from bot import answers, capture, channels, faq, jobs, privacy, review, slash, validation
+from bot import answers, capture, channels, escalation, faq, jobs, privacy, review, slash, validation
 from bot.context import BotContext
 from threadtune.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: Bot modules in registration order; each has ``register(app, ctx)`` and ``SUBCOMMANDS``.
-MODULES = (capture, channels, faq, review, jobs, answers, privacy)
+MODULES = (capture, channels, faq, review, jobs, escalation, answers, privacy)
 
 
 def web_client(settings: Settings) -> WebClient:

@@ -209,6 +209,10 @@ def decide(ctx: BotContext, client: WebClient, team_id: str, user: str, candidat
     if d.changed:
         redraw(ctx, client, d.candidate)
         _note(client, d.candidate, action, user, d.message)
+        if d.candidate["status"] == "approved":
+            from bot.escalation import notify_answered
+
+            notify_answered(ctx, client, team_id, candidate_id)  # an open question's asker waits
     return d
 
 

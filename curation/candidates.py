@@ -23,7 +23,7 @@ from curation.errors import NotFound
 from curation.pii import scrub
 from curation.store import dumps, loads, now, transaction
 
-ORIGINS = ("thread", "deterministic", "document", "announcement", "manual", "feedback", "import")
+ORIGINS = ("thread", "deterministic", "document", "announcement", "manual", "feedback", "import", "escalation")
 SYSTEM_ACTOR = "threadtune"
 
 

@@ -347,3 +347,31 @@ def m007_curated_sources_llm(db: Database) -> None:
     # Whether the LLM read the source: a run without one (deterministic thread pairs only) must not
     # hide documents, announcements and threads from the next run that has one.
     db["curated_sources"].add_column("llm", int, not_null_default=1)
+
+
+@migrations()
+def m008_escalations(db: Database) -> None:
+    # A question the bot abstained on, posted to the review channel as an open question: the first
+    # expert reply in that thread becomes a candidate pair (origin "escalation"), and when it is
+    # approved the asker is told in their own thread.
+    db["escalations"].create(
+        {
+            "id": int,
+            "team_id": str,
+            "channel_id": str,  # where the question was asked
+            "thread_ts": str,  # the asker's thread (the answer to it is posted there)
+            "user_id": str,  # the asker
+            "question": str,
+            "answer_id": int,  # the bot's abstaining reply (answers.id)
+            "review_channel": str,
+            "review_ts": str,  # the open question's post in the review channel
+            "candidate_id": int,  # from the first expert reply
+            "status": str,  # open | answered | notified
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        defaults={"status": "open"},
+    )
+    db["escalations"].create_index(["team_id", "review_channel", "review_ts"])
+    db["escalations"].create_index(["team_id", "candidate_id"])

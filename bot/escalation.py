@@ -1,0 +1,138 @@
+"""Abstain and ask the team: a question the bot will not guess at becomes an open question in the
+review channel. The first reply there from a reviewer or admin becomes a candidate pair (origin
+``escalation``), posted in that thread with its review buttons; once it is approved, the asker is
+told in their own thread, with the approved answer.
+
+The store side lives in ``curation/escalations.py``; the approval hook is called by
+``bot/review.py``'s ``decide``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import review_blocks as rb
+from bot.context import BotContext
+from bot.roles import role_of
+from curation.candidates import add_candidate, get_candidate
+from curation.escalations import attach_candidate, mark_notified, open_escalation, open_in_thread, to_notify
+from curation.store import transaction
+
+log = logging.getLogger(__name__)
+
+#: Longest question or answer quoted in a message (Slack's section limit is 3000).
+QUOTE_CHARS = 2500
+
+
+def escape(text: str) -> str:
+    """User or model text made inert for mrkdwn: no mention, link or ``<!channel>`` survives."""
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def quote(text: str) -> str:
+    """``text`` escaped, cut, as a mrkdwn block quote."""
+    body = escape(text)[:QUOTE_CHARS]
+    return "\n".join("> " + line for line in body.splitlines() or [""])
+
+
+def open_question_text(asker: str, channel: str, question: str) -> str:
+    """The review-channel post of an open question (ids come from Slack, the question is escaped)."""
+    return (f":question: *Open question* from <@{asker}> in <#{channel}>; no approved answer matches it.\n"
+            f"{quote(question)}\nReply in this thread with the answer: the first reply from a reviewer "
+            "becomes a candidate pair for review, and the asker is told once it is approved.")
+
+
+def escalate(ctx: BotContext, client: WebClient, *, team_id: str, channel: str, thread_ts: str,
+             user_id: str, question: str, answer_id: int | None) -> bool:
+    """Post ``question`` to the review channel as an open question; False without a review channel
+    or when Slack refuses the post (the user is then told to ask the team directly)."""
+    review_channel = ctx.settings.review_channel
+    if not review_channel:
+        return False
+    try:
+        resp = client.chat_postMessage(channel=review_channel, text=open_question_text(user_id, channel, question),
+                                       unfurl_links=False, unfurl_media=False)
+    except SlackApiError as err:
+        log.warning("could not post the open question to %s: %s", review_channel, err.response.get("error"))
+        return False
+    open_escalation(ctx.db(), team_id, channel_id=channel, thread_ts=thread_ts, user_id=user_id,
+                    question=question, answer_id=answer_id, review_channel=resp["channel"], review_ts=resp["ts"])
+    return True
+
+
+def take_reply(ctx: BotContext, client: WebClient, team_id: str, event: dict[str, Any]) -> int | None:
+    """An expert's reply in an open question's thread becomes its candidate; returns the id."""
+    db = ctx.db()
+    channel, thread_ts = event.get("channel") or "", event.get("thread_ts") or ""
+    esc = open_in_thread(db, team_id, channel, thread_ts)
+    user, text = event.get("user") or "", (event.get("text") or "").strip()
+    if esc is None or not text or role_of(ctx.settings, user, client) not in ("reviewer", "admin"):
+        return None
+    added = add_candidate(db, team_id, esc["question"], text, origin="escalation",
+                          sources=[{"kind": "message", "channel_id": channel, "ts": event.get("ts")}],
+                          evidence=f"reply to an open question from {esc['user_id']}", created_by=user)
+    if not attach_candidate(db, esc["id"], added.id):
+        return None
+    c = get_candidate(db, team_id, added.id)
+    note = (f"Thanks <@{user}>: saved as candidate #{added.id}"
+            + (f", but it failed the checks ({escape(added.reason or '')}); edit it to fix" if added.status == "auto_rejected" else "")
+            + ". Approve it here; the asker is told once it is approved.")
+    try:
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=note)
+        resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=rb.candidate_text(c),
+                                       blocks=rb.candidate_blocks(c, quorum=ctx.settings.review_quorum),
+                                       unfurl_links=False, unfurl_media=False)
+    except SlackApiError as err:
+        log.warning("could not post candidate %s for review: %s", added.id, err.response.get("error"))
+        return added.id
+    with transaction(db):
+        db["candidates"].update(added.id, {"review_channel": resp["channel"], "review_ts": resp["ts"]})
+    return added.id
+
+
+def notify_answered(ctx: BotContext, client: WebClient, team_id: str, candidate_id: int) -> int:
+    """Tell each asker whose open question ``candidate_id`` answers, now approved; returns how many."""
+    db = ctx.db()
+    told = 0
+    for esc in to_notify(db, team_id, candidate_id):
+        answer = get_candidate(db, team_id, candidate_id)["answer"]
+        try:
+            client.chat_postMessage(channel=esc["channel_id"], thread_ts=esc["thread_ts"],
+                                    text=f"<@{esc['user_id']}> your question now has an answer the team "
+                                         f"approved:\n{quote(answer)}", unfurl_links=False)
+        except SlackApiError as err:
+            log.warning("could not tell %s about candidate %s: %s", esc["user_id"], candidate_id,
+                        err.response.get("error"))
+            continue
+        mark_notified(db, esc["id"])
+        told += 1
+    return told
+
+
+def _is_thread_reply(event: dict[str, Any]) -> bool:
+    return (bool(event.get("thread_ts")) and event.get("thread_ts") != event.get("ts")
+            and not event.get("subtype") and not event.get("bot_id"))
+
+
+def register(app, ctx: BotContext) -> None:
+    """Listen for replies in the review channel's open-question threads."""
+
+    def in_review_channel(event: dict) -> bool:
+        return bool(ctx.settings.review_channel) and event.get("channel") == ctx.settings.review_channel \
+            and _is_thread_reply(event)
+
+    @app.event("message", matchers=[in_review_channel])
+    def on_reply(body, event, client):  # noqa: ANN001
+        team_id = body.get("team_id") or ""
+        try:
+            take_reply(ctx, client, team_id, event)
+        except Exception:  # a reply that cannot be taken must not make Slack retry the event
+            log.exception("could not take the reply to an open question")
+
+
+#: /threadtune subcommands of this module (none).
+SUBCOMMANDS: dict = {}

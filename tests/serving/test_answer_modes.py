@@ -1,0 +1,87 @@
+"""The three answer modes in Slack, end to end through the real bolt app, the fake Slack and signed
+requests: the verified badge only on an approved answer quoted verbatim, and abstain-and-escalate:
+open question in the review channel → an expert's reply becomes a candidate → approval → the asker
+is told in their thread → the same question is then answered verbatim."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot import review_blocks as rb
+from curation.candidates import get_candidate
+from tests.conftest import MEMBER, REVIEWER
+from tests.fakes.wait import eventually
+from tests.serving.conftest import WATCHED, watch
+from tests.serving.test_answers_flow import _text, final_update, mention
+
+TEAM = "T0FAKE"
+
+
+@pytest.fixture
+def bot(answer_bot_factory, answer_settings, db):
+    """The answer bot with the calibrated thresholds (the shared fixture lets the model answer all)."""
+    watch(db)
+    return answer_bot_factory(answer_settings.model_copy(update={"answer_abstain_score": 0.44}))
+
+
+def posts_in(fake_slack, channel: str, thread_ts: str | None = None) -> list[dict]:
+    return [c.params for c in fake_slack.calls_for("chat.postMessage")
+            if c.params.get("channel") == channel and c.params.get("thread_ts") == thread_ts]
+
+
+def test_abstain_escalate_expert_reply_approve_and_the_asker_is_told(bot, fake_slack, fake_llm, db):
+    question = "Can I bring my dog to the office on Fridays? <!channel>"
+    mention(bot, question, "1700000300.000100")
+    body = _text(final_update(fake_slack))
+    assert "I don't know this one yet" in body and "I have asked the team" in body
+    assert "Verified answer" not in body and "Not verified" not in body
+    assert fake_llm.chat_requests() == []  # abstained: the model was not asked to guess
+
+    open_post = eventually(lambda: posts_in(fake_slack, "C0REVIEW"), what="the open question")[0]
+    assert "Open question" in open_post["text"] and f"<@{MEMBER}>" in open_post["text"]
+    assert "&lt;!channel&gt;" in open_post["text"] and "<!channel>" not in open_post["text"]
+    review_ts = next(ts for (ch, ts), m in fake_slack.posted.items() if ch == "C0REVIEW" and m is not None
+                     and "Open question" in (m.get("text") or ""))
+
+    # a member's reply is not an expert's answer; the reviewer's is
+    thread = {"type": "message", "channel": "C0REVIEW", "thread_ts": review_ts, "channel_type": "channel"}
+    bot.event({**thread, "user": MEMBER, "text": "no idea, sorry", "ts": "1700000301.000100"})
+    bot.event({**thread, "user": REVIEWER, "text": "Yes, dogs are welcome on Fridays if they are calm.",
+               "ts": "1700000302.000100"})
+    cid = eventually(lambda: db.execute("select candidate_id from escalations where status = 'answered'")
+                     .fetchone(), what="the candidate from the reply")[0]
+    c = get_candidate(db, TEAM, cid)
+    assert c["origin"] == "escalation" and c["status"] == "pending" and c["answer"].startswith("Yes, dogs")
+    assert c["question"] == question
+    review_post = eventually(lambda: [p for p in posts_in(fake_slack, "C0REVIEW", review_ts) if p.get("blocks")],
+                             what="the candidate's review post in the thread")[0]
+    assert "Approve" in json.dumps(review_post["blocks"])
+
+    bot.block_action(rb.ACTION_APPROVE, str(cid), user_id=REVIEWER, channel="C0REVIEW",
+                     message_ts=get_candidate(db, TEAM, cid)["review_ts"])
+    told = eventually(lambda: [p for p in posts_in(fake_slack, WATCHED, "1700000300.000100")
+                               if "now has an answer" in p.get("text", "")], what="the note to the asker")[0]
+    assert f"<@{MEMBER}>" in told["text"] and "dogs are welcome on Fridays" in told["text"]
+    assert db.execute("select status from escalations").fetchone()[0] == "notified"
+
+    # the next time, the approved answer comes back verbatim, badged, with no generation
+    mention(bot, "Can I bring my dog to the office on Fridays?", "1700000400.000100")
+    answers = eventually(lambda: [c.params for c in fake_slack.calls_for("chat.update")
+                                  if c.params.get("channel") == WATCHED and '"actions"' in _text(c.params)][1:],
+                         what="the second answer")
+    body = _text(answers[0])
+    assert "Verified answer" in body and "dogs are welcome on Fridays if they are calm." in body
+    assert fake_llm.chat_requests() == []
+
+
+def test_without_a_review_channel_the_bot_abstains_and_says_to_ask_the_team(
+        answer_bot_factory, answer_settings, fake_slack, fake_llm, db):
+    watch(db)
+    bot = answer_bot_factory(answer_settings.model_copy(update={"answer_abstain_score": 0.44,
+                                                                "review_channel": None}))
+    mention(bot, "What is the capital of Australia?", "1700000500.000100")
+    body = _text(final_update(fake_slack))
+    assert "I don't know this one yet" in body and "ask your team directly" in body
+    assert db.execute("select count(*) from escalations").fetchone()[0] == 0
