@@ -3,12 +3,12 @@ retries, bots, unwatched channels, DMs and unknown events."""
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from curation.candidates import add_candidate
 from curation.channels import set_watched
+from tests.fakes.wait import eventually, stays
 
 T = "T0FAKE"
 
@@ -165,13 +165,10 @@ def test_author_display_name_is_resolved_and_cached(bot, db, watched, fake_slack
     bot.message("C1", "U1", "first", "1700000001.000100")
     bot.message("C1", "U1", "second", "1700000002.000100")
     fake_slack.wait_for("users.info")
-    deadline = time.monotonic() + 5
-    while not db["users"].count and time.monotonic() < deadline:
-        time.sleep(0.02)
+    eventually(lambda: db["users"].count, 5, what="the user row")
     from curation.users import display_name
     assert display_name(db, T, "U1") == "ana"
-    time.sleep(0.2)
-    assert fake_slack.count("users.info") == 1
+    stays(lambda: fake_slack.count("users.info") == 1, 0.2, what="one users.info call")
 
 
 def test_large_and_odd_unicode_message_is_stored_intact(bot, db, watched):
@@ -235,12 +232,9 @@ def test_reply_to_a_thread_begun_before_watching_fetches_its_parent(bot, db, wat
     fake_slack.replies[("C1", "1700000001.000100")] = [parent]
     bot.message("C1", "U2", "Late answer.", "1700000002.000100", thread_ts="1700000001.000100")
     fake_slack.wait_for("conversations.replies")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and "1700000001.000100" not in texts(db):
-        time.sleep(0.02)
+    eventually(lambda: "1700000001.000100" in texts(db), 5, what="the fetched parent")
     assert texts(db) == {"1700000001.000100": "Old question?", "1700000002.000100": "Late answer."}
     from curation.status import status_counts
     assert status_counts(db, T)["threads"] == 1
     bot.message("C1", "U2", "Another.", "1700000003.000100", thread_ts="1700000001.000100")
-    time.sleep(0.2)
-    assert fake_slack.count("conversations.replies") == 1
+    stays(lambda: fake_slack.count("conversations.replies") == 1, 0.2, what="one conversations.replies call")

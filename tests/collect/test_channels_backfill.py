@@ -8,6 +8,7 @@ from bot.app import web_client
 from bot.backfill import backfill_channel
 from curation.channels import is_watched, set_watched
 from tests.conftest import ADMIN, MEMBER
+from tests.fakes.wait import eventually
 
 T = "T0FAKE"
 
@@ -110,12 +111,8 @@ def test_slash_backfill_posts_progress_and_updates_it_in_place(bot, db, fake_sla
     posted = fake_slack.wait_for("chat.postMessage")
     assert "Backfilling <#C1>" in posted[0].params["text"]
     fake_slack.wait_for("chat.update")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        final = list(fake_slack.posted.values())[0]["text"]
-        if final.startswith(":white_check_mark:"):
-            break
-        time.sleep(0.05)
+    final = eventually(lambda: (t := list(fake_slack.posted.values())[0]["text"]).startswith(":white_check_mark:")
+                       and t, 10, what="the final status text")
     assert "8 messages, 1 threads" in final
     assert fake_slack.count("chat.postMessage") == 1
     assert db.execute("select count(*) from messages").fetchone()[0] == 8

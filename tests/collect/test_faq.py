@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import json
-import time
 
 from bot.faq import faq_modal, submitted
 from curation.deletion import apply_delete
 from curation.messages import upsert_message
 from curation.users import upsert_users
 from tests.conftest import MEMBER
+from tests.fakes.wait import eventually
 
 T = "T0FAKE"
 
 
 def wait_rows(db, table: str, n: int = 1, timeout: float = 5.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = list(db.query(f"select * from {table}"))
-        if len(rows) >= n:
-            return rows
-        time.sleep(0.02)
-    raise AssertionError(f"{table} has fewer than {n} rows")
+    return eventually(lambda: len(rows := list(db.query(f"select * from {table}"))) >= n and rows, timeout,
+                      what=f"{n} rows in {table}")
 
 
 def values(question: str, answer: str) -> dict:

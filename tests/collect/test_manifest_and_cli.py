@@ -15,6 +15,8 @@ import yaml
 
 from bot.app import subcommands
 
+from tests.fakes.wait import eventually
+
 ROOT = Path(__file__).resolve().parents[2]
 T = "T0FAKE"
 
@@ -59,6 +61,14 @@ def _env(data_dir: Path, **extra: str) -> dict:
     return env
 
 
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
 def test_threadtune_bot_serves_http_quickly_without_torch(tmp_path, fake_slack):
     from bot.server import free_port
 
@@ -69,12 +79,7 @@ def test_threadtune_bot_serves_http_quickly_without_torch(tmp_path, fake_slack):
                              "--host", "127.0.0.1"], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        while time.monotonic() - start < 20:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.02)
+        eventually(lambda: proc.poll() is not None or _accepts(port), 20, what="the bot's port")
         started = time.monotonic() - start
         assert proc.poll() is None, proc.stderr.read().decode()
         cpu_s = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from slack_sdk import WebClient
@@ -14,6 +13,7 @@ from bot.review import Pacer, post_candidates
 from curation.candidates import add_candidate, get_candidate
 from tests.conftest import MEMBER, REVIEWER
 from tests.fakes.slack import TEAM_ID
+from tests.fakes.wait import eventually, stays
 
 Q, A = "How do I reset my VPN password?", "Run `vpnctl reset --user you` and wait 15 minutes."
 
@@ -23,21 +23,11 @@ def candidate(db, question: str = Q, answer: str = A, ts: str = "1700000100.0001
                          sources=[{"kind": "message", "channel_id": "C0HELP", "ts": ts}]).id
 
 
-def wait_until(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
 def posted(bot, fake_slack, db, cid: int) -> dict:
     """Post pending candidates with /threadtune review and return the candidate with its post."""
     resp = bot.command("/threadtune", "review", user_id=REVIEWER, response_url=fake_slack.response_url("rv"))
     assert resp.status_code == 200
-    return wait_until(lambda: (c := get_candidate(db, TEAM_ID, cid))["review_ts"] and c)
+    return eventually(lambda: (c := get_candidate(db, TEAM_ID, cid))["review_ts"] and c)
 
 
 def test_review_command_posts_candidate_with_buttons_permalink_scores_and_scrub_count(bot, fake_slack, db):
@@ -64,7 +54,7 @@ def test_reviewer_approves_with_a_button_and_the_post_is_redrawn(bot, fake_slack
     assert get_candidate(db, TEAM_ID, c["id"])["status"] == "approved"
     rows = list(db.query("select actor, action, via from reviews where candidate_id = ?", [c["id"]]))
     assert rows == [{"actor": REVIEWER, "action": "approve", "via": "slack"}]
-    note = wait_until(lambda: [x for x in fake_slack.calls_for("chat.postMessage")
+    note = eventually(lambda: [x for x in fake_slack.calls_for("chat.postMessage")
                                if x.params.get("thread_ts") == c["review_ts"]])
     assert "approve" in note[0].params["text"]
 
@@ -144,7 +134,7 @@ def test_check_and_cross_reactions_on_review_posts_approve_and_reject(bot, fake_
     second = posted(bot, fake_slack, db, second_id)
     assert reaction(bot, REVIEWER, "white_check_mark", first["review_channel"], first["review_ts"]).status_code == 200
     assert reaction(bot, REVIEWER, "x", second["review_channel"], second["review_ts"]).status_code == 200
-    wait_until(lambda: get_candidate(db, TEAM_ID, second_id)["status"] == "rejected")
+    eventually(lambda: get_candidate(db, TEAM_ID, second_id)["status"] == "rejected")
     assert get_candidate(db, TEAM_ID, first["id"])["status"] == "approved"
     vias = [r[0] for r in db.execute("select via from reviews order by id")]
     assert vias == ["reaction", "reaction"]
@@ -155,8 +145,7 @@ def test_reactions_elsewhere_or_by_members_change_nothing(bot, fake_slack, db):
     reaction(bot, REVIEWER, "white_check_mark", "C0HELP", "1700000100.000100")  # not a review post
     reaction(bot, MEMBER, "white_check_mark", c["review_channel"], c["review_ts"])
     fake_slack.wait_for("chat.postEphemeral")
-    time.sleep(0.3)
-    assert get_candidate(db, TEAM_ID, c["id"])["status"] == "pending"
+    stays(lambda: get_candidate(db, TEAM_ID, c["id"])["status"] == "pending", 0.3, what="a pending candidate")
 
 
 def test_source_thread_mode_posts_into_the_support_thread(slack_settings, fake_slack, db):

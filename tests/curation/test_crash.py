@@ -7,13 +7,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 from curation.curate import curate
 from curation.store import connect
 from tests.conftest import ROOT
 from tests.curation.helpers import TEAM, add_thread, add_user
 from tests.fakes.llm import FakeLLM, Reply, pairs_json
+from tests.fakes.wait import eventually
 
 REPLY = Reply(pairs_json(("How do I restart the build agent?", "Run agentctl restart on the host.",
                           "agentctl restart")), delay_s=0.1)
@@ -45,11 +45,9 @@ def test_kill_9_mid_run_then_rerun_completes_without_duplicates(settings, db, tm
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(settings.db_path), fake.base_url, TEAM],
                                  env=env, cwd=ROOT)
-        deadline = time.monotonic() + 60
-        while db["curated_sources"].count < 2:
-            assert child.poll() is None, "the child finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        eventually(lambda: child.poll() is not None or db["curated_sources"].count >= 2, 60,
+                   what="two curated sources")
+        assert child.poll() is None, "the child finished before it could be killed"
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
         done_before = db["curated_sources"].count

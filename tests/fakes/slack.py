@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tests.fakes.wait import eventually
+
 TEAM_ID = "T0FAKE"
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
@@ -125,14 +127,11 @@ class FakeSlack:
 
     def wait_for(self, method: str, n: int = 1, timeout: float = 10.0) -> list[Call]:
         """Wait until ``method`` was called at least ``n`` times (listeners run after the ack)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            calls = self.calls_for(method)
-            if len(calls) >= n:
-                return calls
-            time.sleep(0.02)
-        raise AssertionError(f"{method} called {self.count(method)} times, wanted {n} "
-                             f"(calls: {[c.method for c in self.calls]})")
+        try:
+            return eventually(lambda: len(calls := self.calls_for(method)) >= n and calls, timeout)
+        except AssertionError:
+            raise AssertionError(f"{method} called {self.count(method)} times, wanted {n} "
+                                 f"(calls: {[c.method for c in self.calls]})") from None
 
     def add_channel(self, channel_id: str, name: str, **extra: Any) -> None:
         self.channels[channel_id] = {"id": channel_id, "name": name, "is_channel": True,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from curation.store import connect
+from tests.fakes.wait import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,14 +55,10 @@ def wait_for_writes(db_path: Path, proc: subprocess.Popen, timeout: float = 60) 
     """Wait until the child has started writing (the WAL grows), so the kill lands mid-write."""
     wal = Path(str(db_path) + "-wal")
     start = wal.stat().st_size if wal.exists() else 0
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"child finished before it could be killed: {proc.stderr.read()}")
-        if wal.exists() and wal.stat().st_size > start + 64 * 1024:
-            return
-        time.sleep(0.01)
-    pytest.fail("child never started writing")
+    eventually(lambda: proc.poll() is not None or (wal.exists() and wal.stat().st_size > start + 64 * 1024),
+               timeout, what="the child to start writing", interval=0.01)
+    if proc.poll() is not None:
+        pytest.fail(f"child finished before it could be killed: {proc.stderr.read()}")
 
 
 def check_consistent(db_path: Path) -> None:
@@ -173,12 +170,9 @@ def test_kill_9_during_a_curation_batch_then_rerun_has_no_duplicates(tmp_path):
                     "THREADTUNE_LLM_MODEL": "fake", "HF_HUB_OFFLINE": "1"})
         cmd = [sys.executable, "-m", "threadtune.cli", *env_extra, "curate"]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            done = connect(db_path).execute("select count(*) from curated_sources").fetchone()[0]
-            if done >= 5 or proc.poll() is not None:
-                break
-            time.sleep(0.05)
+        eventually(lambda: proc.poll() is not None or
+                   connect(db_path).execute("select count(*) from curated_sources").fetchone()[0] >= 5, 120,
+                   what="five curated sources")
         assert proc.poll() is None, "curate finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from curation.channels import set_watched
 from tests.conftest import ADMIN
+from tests.fakes.wait import stays
 
 TEAM = "T0FAKE"
 
@@ -106,6 +106,5 @@ def test_retried_event_is_stored_once(bot, db, watched):
         resp = bot.message(watched, "U0ALICE", "retry me", "1700000003.000100", event_id="EvRETRY1",
                            retry_num=retry)
         assert resp.status_code == 200
-    time.sleep(0.1)
-    n = db.execute("select count(*) from messages where ts = '1700000003.000100'").fetchone()[0]
-    assert n == 1
+    stays(lambda: db.execute("select count(*) from messages where ts = '1700000003.000100'").fetchone()[0] == 1,
+          0.2, what="one stored message")

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import MEMBER, REVIEWER
 from tests.serving.conftest import WATCHED, approve_pair, watch
+from tests.fakes.wait import eventually, stays
 
 
 def mention(sender, text: str, ts: str, *, user: str = MEMBER, thread_ts: str | None = None,
@@ -22,14 +23,10 @@ def mention(sender, text: str, ts: str, *, user: str = MEMBER, thread_ts: str | 
 
 def final_update(fake_slack, n: int = 1, timeout: float = 10.0) -> dict:
     """The ``n``-th chat.update that carries feedback buttons or an error."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = [c.params for c in fake_slack.calls_for("chat.update")
-                if any(b.get("type") == "actions" for b in _blocks(c.params))]
-        if len(done) >= n:
-            return done[n - 1]
-        time.sleep(0.02)
-    raise AssertionError(f"no final chat.update; calls: {[c.method for c in fake_slack.calls]}")
+    done = eventually(lambda: len(d := [c.params for c in fake_slack.calls_for("chat.update")
+                                        if any(b.get("type") == "actions" for b in _blocks(c.params))]) >= n and d,
+                      timeout, what=f"final chat.update #{n}")
+    return done[n - 1]
 
 
 def _blocks(params: dict) -> list[dict]:
@@ -104,11 +101,8 @@ def test_full_flow_thumbs_down_opens_modal_and_correction_becomes_feedback_candi
                                                       "value": "Switch to the EU gateway in the VPN app."}}},
         user_id=MEMBER, private_metadata=modal["private_metadata"])
     assert r.status_code == 200
-    deadline = time.monotonic() + 5
-    cand = None
-    while time.monotonic() < deadline and cand is None:
-        cand = db.execute("select question, answer, origin, status, created_by from candidates").fetchone()
-        time.sleep(0.02)
+    cand = eventually(lambda: db.execute("select question, answer, origin, status, created_by from candidates")
+                      .fetchone(), 5, what="the correction's candidate")
     assert cand == ("Why is the VPN slow?", "Switch to the EU gateway in the VPN app.", "feedback",
                     "pending", MEMBER)
     fb = db.execute("select rating, correction, candidate_id from feedback").fetchone()
@@ -132,8 +126,7 @@ def test_slack_retry_of_a_mention_is_answered_once(answer_bot, fake_slack):
     mention(answer_bot, "What are the office hours?", "1700000300.000100", event_id="EvSAME")
     mention(answer_bot, "What are the office hours?", "1700000300.000100", event_id="EvSAME", retry_num=1)
     final_update(fake_slack)
-    time.sleep(0.3)
-    assert fake_slack.count("chat.postMessage") == 1
+    stays(lambda: fake_slack.count("chat.postMessage") == 1, 0.3, what="one answer")
 
 
 def test_follow_up_in_a_thread_sends_the_thread_so_far(answer_bot, fake_slack, fake_llm):

@@ -6,10 +6,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.fakes.wait import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,12 +27,8 @@ def test_server_dies_with_a_parent_killed_by_sigkill(embedded_model_dir):
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     pid = int(out.stdout.strip().splitlines()[-1])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.kill(pid, 9)
-    pytest.fail("the model server outlived its killed parent")
+    try:
+        eventually(lambda: not Path(f"/proc/{pid}").exists(), 10, what="the orphaned server to die")
+    except AssertionError:
+        os.kill(pid, 9)
+        pytest.fail("the model server outlived its killed parent")

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from curation import jobs, model_versions
 from curation.store import connect
 from tests.training.conftest import TEAM, add_dataset, toy_pairs
+from tests.fakes.wait import eventually
 from training import registry, worker
 from training.errors import TrainingError
 from training.pipeline import plan_train, queue_train
@@ -44,16 +44,6 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
-
-
-def _wait(predicate, timeout: float = 90.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _in_thread(settings, ctx) -> tuple[threading.Thread, list]:
@@ -92,7 +82,7 @@ def test_a_train_job_runs_in_a_child_and_registers_a_model(settings, db, tiny_mo
 def test_a_job_cancelled_mid_run_leaves_no_child_process(settings, db, tiny_model, store_with_dataset):
     job_id = _queue(db, settings, tiny_model, max_steps=500, save_steps=1000)
     thread, out = _in_thread(settings, _ctx(settings))
-    _wait(lambda: (jobs.get(db, job_id)["progress"] or {}).get("step", 0) >= 1, what="the first step")
+    eventually(lambda: (jobs.get(db, job_id)["progress"] or {}).get("step", 0) >= 1, 90, what="the first step")
     pid = jobs.get(db, job_id)["pid"]
     assert pid and _alive(pid)
     jobs.request_cancel(db, TEAM, job_id)
@@ -113,11 +103,11 @@ def test_a_killed_workers_job_is_marked_interrupted_and_resumes_from_its_checkpo
     proc = subprocess.Popen([sys.executable, "-m", "training.worker", "--data-dir", str(settings.data_dir),
                              "--once"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(lambda: (jobs.get(db, job_id)["progress"] or {}).get("step", 0) >= 2, what="two steps")
+        eventually(lambda: (jobs.get(db, job_id)["progress"] or {}).get("step", 0) >= 2, 90, what="two steps")
         child = jobs.get(db, job_id)["pid"]
         proc.kill()
         proc.wait()
-        _wait(lambda: not _alive(child), timeout=30, what="the training child to die with its worker")
+        eventually(lambda: not _alive(child), 30, what="the training child to die with its worker")
     finally:
         proc.kill()
     assert jobs.recover_stale(db) == [job_id]
@@ -142,7 +132,7 @@ def test_a_child_killed_like_by_the_oom_killer_fails_the_job_with_the_reason(
         settings, db, tiny_model, store_with_dataset):
     job_id = _queue(db, settings, tiny_model, max_steps=500, save_steps=1000)
     thread, out = _in_thread(settings, _ctx(settings))
-    _wait(lambda: (jobs.get(db, job_id)["progress"] or {}).get("step", 0) >= 1, what="the first step")
+    eventually(lambda: (jobs.get(db, job_id)["progress"] or {}).get("step", 0) >= 1, 90, what="the first step")
     os.kill(jobs.get(db, job_id)["pid"], signal.SIGKILL)
     thread.join(60)
     job = out[0]
@@ -211,8 +201,7 @@ def test_in_process_work_keeps_the_heartbeat_fresh(settings, db):
     db.execute("update jobs set heartbeat_at = '2000-01-01T00:00:00+00:00' where id = ?", [job_id])
     db.conn.commit()
     with worker.beating(db, job_id, 0.05):
-        time.sleep(0.3)
-    assert jobs.get(db, job_id)["heartbeat_at"] > "2020"
+        eventually(lambda: jobs.get(db, job_id)["heartbeat_at"] > "2020", 5, what="a fresh heartbeat")
     assert jobs.recover_stale(db) == []
 
 
