@@ -15,15 +15,15 @@ from bot import answer_blocks as ab
 from bot.context import BotContext
 from bot.roles import has_role, refusal
 from curation.candidates import add_candidate
+from curation.ids import parse_id
 from curation.store import now, transaction
 
 log = logging.getLogger(__name__)
 
 
 def _answer_row(db: Any, team_id: str, value: str) -> dict[str, Any] | None:
-    try:
-        answer_id = int(value)
-    except (TypeError, ValueError):
+    answer_id = parse_id(value)
+    if answer_id is None:
         return None
     rows = list(db.query("select * from answers where id = ? and team_id = ?", [answer_id, team_id]))
     return rows[0] if rows else None

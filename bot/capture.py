@@ -22,6 +22,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.context import BotContext
+from bot.privacy import erase_residue_soon
 from bot.review import show_stale
 from bot.users import UserResolver
 from curation.channels import is_watched, upsert_channel
@@ -69,6 +70,9 @@ def register(app, ctx: BotContext) -> None:
                 users.ensure(context.client, body.get("team_id") or "", user_id)
                 parents.ensure(context.client, body)
             stale, _deleted.ids = _deleted.ids, []
+            if _deleted.erased:  # the text leaves the index segments and the WAL too
+                _deleted.erased = False
+                erase_residue_soon(ctx, _WRITE_LOCK)
             if stale and context.client is not None:  # tell reviewers, off the request path
                 _notices.submit(show_stale, ctx, context.client, body.get("team_id") or "", stale)
         next()
@@ -205,6 +209,7 @@ class _Deleted(threading.local):
     """Candidate ids a delete marked stale in this thread's current event (see the middleware)."""
 
     ids: list[int] = []
+    erased: bool = False
 
 
 _deleted = _Deleted()
@@ -217,6 +222,7 @@ def _delete(db, team_id: str, channel: str, ts: str | None) -> None:
     known = db.execute("select 1 from channels where team_id = ? and id = ?",
                        [team_id, channel]).fetchone() is not None
     _deleted.ids = _deleted.ids + apply_delete(db, team_id, channel, str(ts), tombstone=known)
+    _deleted.erased = True
 
 
 def _change(ctx: BotContext, db, team_id: str, channel: str, event: dict[str, Any],

@@ -1,15 +1,23 @@
-"""`/threadtune forget @user` (admins): remove a user's messages and derived pairs; tell reviewers."""
+"""`/threadtune forget @user` (admins): remove a user's messages and derived pairs; tell reviewers.
+
+Also the bot's side of erasure: after a deletion or a forget, :func:`erase_residue_soon` merges the
+full-text indexes and checkpoints the WAL on a background thread, so that the text leaves every
+byte of the store without delaying Slack's acknowledgement.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_sdk.errors import SlackApiError
 
 from bot.context import BotContext
 from bot.review import show_stale
 from bot.roles import has_role, refusal
+from curation.erasure import erase_residue
 from curation.privacy import Forgotten, forget_user
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,7 @@ def forget(ctx: BotContext, req, client, respond) -> None:
         respond("Usage: `/threadtune forget @user`")
         return
     result = forget_user(ctx.db(), req.team_id, user_id, actor=req.user_id, via="slack")
+    erase_residue(ctx.db())
     respond(f"Done. {result.summary()}.")
     show_stale(ctx, client, req.team_id, result.stale_candidates)
     if ctx.settings.review_channel:
@@ -48,6 +57,31 @@ def forget(ctx: BotContext, req, client, respond) -> None:
             client.chat_postMessage(channel=ctx.settings.review_channel, text=stale_notice(user_id, result))
         except SlackApiError as err:
             log.warning("could not tell reviewers about a forget: %s", err.response.get("error"))
+
+
+_eraser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadtune-erase")
+_due = threading.Event()
+
+
+def erase_residue_soon(ctx: BotContext, write_lock: threading.Lock | None = None) -> None:
+    """Run :func:`curation.erasure.erase_residue` on a background thread; a burst of deletions
+    queues one run, not one per deletion. ``write_lock`` is the caller's writer queue, if any."""
+    if _due.is_set():
+        return
+    _due.set()
+    _eraser.submit(_erase, ctx, write_lock)
+
+
+def _erase(ctx: BotContext, write_lock: threading.Lock | None) -> None:
+    _due.clear()
+    try:
+        if write_lock is None:
+            erase_residue(ctx.db())
+        else:
+            with write_lock:
+                erase_residue(ctx.db())
+    except Exception:  # the next deletion runs it again; never lose the thread
+        log.exception("erasing index and WAL residue failed")
 
 
 SUBCOMMANDS = {"forget": forget}

@@ -31,6 +31,7 @@ from bot.slash import SlashRequest
 from curation import review
 from curation.candidates import get_candidate, list_candidates
 from curation.errors import CurationError
+from curation.ids import parse_id
 from curation.store import now
 from threadtune.settings import Settings
 
@@ -259,6 +260,14 @@ SUBCOMMANDS = {"review": review_command}
 # --- listeners ---------------------------------------------------------------------------------
 
 
+def _candidate_id(value: Any) -> int:
+    cid = parse_id(value)
+    if cid is None:
+        raise CurationError(f"{str(value)[:40]!r} is not a candidate id; use the buttons of a current "
+                            "review post")
+    return cid
+
+
 def register(app, ctx: BotContext) -> None:
     """Buttons, modals and reactions of review posts."""
 
@@ -270,8 +279,8 @@ def register(app, ctx: BotContext) -> None:
 
     def candidate_or_tell(client: WebClient, body: dict, value: str | None) -> dict[str, Any] | None:
         try:
-            return get_candidate(ctx.db(), _team(body), int(value or ""))
-        except (ValueError, CurationError) as err:
+            return get_candidate(ctx.db(), _team(body), _candidate_id(value))
+        except CurationError as err:
             _ephemeral(client, _channel(body), body["user"]["id"], f":warning: {err}")
             return None
 
@@ -282,8 +291,8 @@ def register(app, ctx: BotContext) -> None:
         if not reviewer(client, user, channel, "approve pairs"):
             return
         try:
-            decide(ctx, client, _team(body), user, int(action.get("value") or ""), "approve")
-        except (ValueError, CurationError) as err:
+            decide(ctx, client, _team(body), user, _candidate_id(action.get("value")), "approve")
+        except CurationError as err:
             _ephemeral(client, channel, user, f":warning: {err}")
 
     @app.action(rb.ACTION_EDIT)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from curation.ids import parse_id
+
 ACTION_APPROVE = "review_approve"
 ACTION_EDIT = "review_edit"
 ACTION_REJECT = "review_reject"
@@ -139,9 +141,9 @@ def candidate_id_of(private_metadata: str | None) -> int | None:
     """The candidate id a modal carries, or None when the metadata is not ours."""
     try:
         value = json.loads(private_metadata or "")
-        return int(value["candidate_id"])
-    except (ValueError, TypeError, KeyError):
+    except ValueError:
         return None
+    return parse_id(value.get("candidate_id")) if isinstance(value, dict) else None
 
 
 def _input(block_id: str, label: str, initial: str, *, multiline: bool, hint: str | None = None) -> Block:

@@ -33,6 +33,7 @@ from curation.deterministic import draft, rewritten
 from curation.errors import CurationError
 from curation.extract import EXTRACT_PROMPT, LLM, extract_pairs, load_prompt
 from curation.pii import scrub
+from curation.rows import VALID_TS_SQL, valid_ts
 from curation.split import split_markdown, split_transcript
 from curation.store import now, transaction
 from curation.transcript import build_transcript, channel_names, display_names, render_text
@@ -87,12 +88,13 @@ class CurateReport:
     candidates: Counter = field(default_factory=Counter)  # status -> new candidates
     duplicates: int = 0
     llm_errors: list[str] = field(default_factory=list)
+    bad_rows: int = 0  # stored messages with a malformed ts, left out (never a reason to stop)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sources": dict(self.sources), "skipped": self.skipped,
                 "waiting_for_llm": self.waiting_for_llm, "chunks": self.chunks,
                 "candidates": dict(self.candidates), "duplicates": self.duplicates,
-                "llm_errors": len(self.llm_errors)}
+                "llm_errors": len(self.llm_errors), "bad_rows": self.bad_rows}
 
     def summary(self) -> str:
         read = ", ".join(f"{n} {k}s" for k, n in sorted(self.sources.items())) or "nothing new"
@@ -100,7 +102,9 @@ class CurateReport:
         errors = f"; {len(self.llm_errors)} LLM errors" if self.llm_errors else ""
         waiting = (f"; {self.waiting_for_llm} announcements/documents wait for a run with an LLM"
                    if self.waiting_for_llm else "")
-        return f"read {read} ({self.skipped} unchanged); {made}{errors}{waiting}"
+        bad = (f"; {self.bad_rows} stored messages with a malformed ts left out"
+               if self.bad_rows else "")
+        return f"read {read} ({self.skipped} unchanged); {made}{errors}{waiting}{bad}"
 
 
 def _hash(text: str) -> str:
@@ -146,6 +150,9 @@ def find_sources(db: Database, team_id: str, *, answered_reaction: str = "white_
     # of unchanged threads stays a few seconds.
     by_thread: dict[tuple[str, str], list[dict]] = {}
     for row in db.query("select * from messages where team_id = ?", [team_id]):
+        if not valid_ts(row["ts"]) or (row["thread_ts"] and not valid_ts(row["thread_ts"])):
+            report.bad_rows += 1  # stored by an older version that did not check ts
+            continue
         # A root stored before its replies arrived may still have thread_ts NULL.
         by_thread.setdefault((row["channel_id"], row["thread_ts"] or row["ts"]), []).append(row)
     roots = sorted(((ch, ts) for (ch, ts), rows in by_thread.items()
@@ -170,7 +177,7 @@ def find_sources(db: Database, team_id: str, *, answered_reaction: str = "white_
         "bot_id is null and coalesce(subtype, '') in ('', 'thread_broadcast') and length(text) >= ? "
         "and (thread_ts is null or thread_ts = ts) and text not like '%?%' and not exists "
         "(select 1 from messages r where r.team_id = m.team_id and r.channel_id = m.channel_id "
-        "and r.thread_ts = m.ts and r.ts != m.ts) order by cast(ts as real)",
+        f"and r.thread_ts = m.ts and r.ts != m.ts) and {VALID_TS_SQL} order by cast(ts as real)",
         [team_id, ANNOUNCEMENT_MIN_CHARS]).fetchall():
         if limit is not None and len(found) >= limit:
             return found

@@ -4,7 +4,9 @@
   creating a dataset twice from the same approved pairs gives the same version back.
 - The train/eval split is deterministic: a hash of the normalised question decides it. Variants
   (other phrasings of an approved pair, with the pair's answer) always go to eval.
-- Stale pairs (a source was deleted or forgotten) are left out.
+- Stale pairs (a source was deleted or forgotten) are left out. A version that held text erased
+  later is superseded (:mod:`curation.erasure`): its items are redacted, the files it was written
+  to (:func:`record_export`) removed, and it can no longer be exported or trained on.
 - Export formats: ``openai`` (``{"messages": [...]}``, which TRL's SFTTrainer loads as is),
   ``sharegpt`` (``{"conversations": [{"from", "value"}]}``) and ``alpaca``
   (``{"instruction", "input", "output"}``).
@@ -16,7 +18,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,12 +145,29 @@ def export_rows(db: Database, team_id: str, spec: str | int, fmt: str = "openai"
     if split not in SPLITS:
         raise CurationError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     ds = resolve_dataset(db, team_id, spec)
+    refuse_superseded(ds)
     prompt = system_prompt if system_prompt is not None else ds["system_prompt"]
     where = "" if split == "all" else "and split = ?"
     args = [ds["id"], team_id] + ([] if split == "all" else [split])
     return [example(r["question"], r["answer"], fmt, prompt) for r in db.query(
         f"select question, answer from dataset_items where dataset_id = ? and team_id = ? {where} "
         "order by id", args)]
+
+
+def refuse_superseded(ds: dict[str, Any]) -> None:
+    """Raise CurationError for a version that held erased text (its items are redacted)."""
+    if ds.get("superseded_at"):
+        raise CurationError(
+            f"dataset {ds['name']} was superseded on {ds['superseded_at']} ({ds['superseded_reason']}): "
+            "it held text that was erased since; create a new version with `threadtune dataset create`")
+
+
+def record_export(db: Database, team_id: str, dataset_id: str, path: Path | str) -> None:
+    """Remember that a version was written to ``path``: if the version is superseded, erasure
+    removes the file (:func:`curation.erasure.supersede_datasets`)."""
+    with transaction(db):
+        db["dataset_files"].insert({"team_id": team_id, "dataset_id": dataset_id,
+                                    "path": str(Path(path).resolve()), "created_at": now()})
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> int:
@@ -218,6 +237,27 @@ def pair_from_row(row: Any) -> tuple[str, str]:
     return q.strip(), a.strip()
 
 
+def _lines(fh: Any, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
+    """``(line number, bytes, size)`` of each line of a binary file; the bytes are None for a line
+    over ``limit``, which is skipped in chunks and never held whole. A UTF-8 BOM is dropped."""
+    lineno = 0
+    while True:
+        raw = fh.readline(limit + 1)
+        if not raw:
+            return
+        lineno += 1
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            size = len(raw)
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(1 << 20)
+                size += len(raw)
+            yield lineno, None, size
+            continue
+        yield lineno, raw, len(raw)
+
+
 def import_jsonl(db: Database, team_id: str, path: Path, *, approved: bool = False,
                  actor: str = "cli", via: str = "cli",
                  progress: Callable[[int], None] | None = None) -> ImportReport:
@@ -232,13 +272,13 @@ def import_jsonl(db: Database, team_id: str, path: Path, *, approved: bool = Fal
         raise ImportFormatError(f"{path}: no such file")
     report = ImportReport()
     with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw, size in _lines(fh, MAX_IMPORT_LINE_CHARS):
             if progress:
                 progress(lineno)
-            if not raw.strip():
+            if raw is None:
+                report.errors.append((lineno, f"line is {size:,} bytes (limit {MAX_IMPORT_LINE_CHARS:,})"))
                 continue
-            if len(raw) > MAX_IMPORT_LINE_CHARS:
-                report.errors.append((lineno, f"line is {len(raw):,} bytes (limit {MAX_IMPORT_LINE_CHARS:,})"))
+            if not raw.strip():
                 continue
             try:
                 row = json.loads(raw.decode("utf-8"))

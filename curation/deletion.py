@@ -1,9 +1,11 @@
-"""Deleting a message, and marking the candidates drawn from it stale."""
+"""Deleting a message: its text goes, and the candidates drawn from it are marked stale and redacted."""
 
 from __future__ import annotations
 
 from sqlite_utils import Database
 
+from curation.erasure import redact_candidates
+from curation.rows import valid_ts
 from curation.store import joined_transaction, now
 
 
@@ -15,9 +17,10 @@ def apply_delete(db: Database, team_id: str, channel_id: str, ts: str, *,
     With ``tombstone`` a message that was never stored is recorded as deleted, so that a later
     import of an older export cannot bring its text back.
     """
+    tombstone = tombstone and valid_ts(ts)  # a malformed ts names no message Slack could send
     with joined_transaction(db):
-        row = db.execute("select thread_ts from messages where team_id = ? and channel_id = ? "
-                         "and ts = ?", [team_id, channel_id, ts]).fetchone()
+        row = db.execute("select thread_ts, user_id from messages where team_id = ? and "
+                         "channel_id = ? and ts = ?", [team_id, channel_id, ts]).fetchone()
         at = now()
         if row is None:
             if tombstone:
@@ -34,6 +37,10 @@ def apply_delete(db: Database, team_id: str, channel_id: str, ts: str, *,
                 "coalesce(deleted_at, ?), updated_at = ? where team_id = ? and channel_id = ? "
                 "and ts = ?", [at, at, team_id, channel_id, ts],
             )
+            # A question to the bot: the answer row kept a copy of it (the bot answers in the
+            # question's thread).
+            db.execute("update answers set question = '' where team_id = ? and channel_id = ? and "
+                       "thread_ts = ? and user_id = ?", [team_id, channel_id, ts, row[1]])
         # A pair drawn from a thread may quote any message of it: the thread's parent and, when
         # the parent goes, every reply count as sources too.
         keys = {ts}
@@ -51,25 +58,13 @@ def apply_delete(db: Database, team_id: str, channel_id: str, ts: str, *,
 
 def mark_derived_stale(db: Database, team_id: str, channel_id: str, ts: str, reason: str, *,
                        actor: str = "system", via: str = "system") -> list[int]:
-    """Mark every candidate with a ``message`` source at ``(channel_id, ts)`` stale, with one
-    ``reviews`` row (action ``stale``) each; returns the ids newly marked."""
+    """Mark every candidate with a ``message`` source at ``(channel_id, ts)`` stale and redact its
+    text (:func:`curation.erasure.redact_candidates`); returns the ids newly marked."""
     with joined_transaction(db):
-        ids = [r[0] for r in db.execute(
-            "select distinct c.id from candidate_sources s join candidates c on c.id = s.candidate_id "
-            "where s.team_id = ? and s.kind = 'message' and s.channel_id = ? and s.ts = ? "
-            "and c.team_id = ? and coalesce(c.stale, 0) = 0",
-            [team_id, channel_id, ts, team_id]).fetchall()]
-        mark_stale(db, team_id, ids, reason, actor=actor, via=via)
-    return ids
-
-
-def mark_stale(db: Database, team_id: str, candidate_ids: list[int], reason: str, *,
-               actor: str = "system", via: str = "system") -> None:
-    """Mark candidates stale (they leave the next dataset version), one ``reviews`` row each."""
-    at = now()
-    with joined_transaction(db):
-        for cid in candidate_ids:
-            db.execute("update candidates set stale = 1, stale_reason = ?, updated_at = ? where id = ?",
-                       [reason, at, cid])
-            db["reviews"].insert({"team_id": team_id, "candidate_id": cid, "actor": actor,
-                                  "action": "stale", "reason": reason, "via": via, "at": at})
+        rows = db.execute(
+            "select distinct c.id, c.stale, c.question from candidate_sources s join candidates c "
+            "on c.id = s.candidate_id where s.team_id = ? and s.kind = 'message' and s.channel_id = ? "
+            "and s.ts = ? and c.team_id = ?", [team_id, channel_id, ts, team_id]).fetchall()
+        redact_candidates(db, team_id, [r[0] for r in rows if not r[1] or r[2]], reason,
+                          actor=actor, via=via)
+    return [r[0] for r in rows if not r[1]]

@@ -49,9 +49,9 @@ def add_document(db: Database, team_id: str, path: Path | str, *, actor: str = "
         existing = list(db.query("select * from documents where team_id = ? and sha256 = ?",
                                  [team_id, digest]))
         if existing:
-            if existing[0]["deleted"]:
-                db["documents"].update(existing[0]["id"], {"deleted": 0})
-            return {**existing[0], "created": False}
+            if existing[0]["deleted"]:  # removed before (its text erased): added again
+                db["documents"].update(existing[0]["id"], {"deleted": 0, "text": text})
+            return {**existing[0], "text": text, "deleted": 0, "created": False}
         row = {"team_id": team_id, "title": title or path.stem, "path": str(path.resolve()),
                "kind": "markdown" if suffix in MARKDOWN_SUFFIXES else "text", "text": text,
                "sha256": digest, "deleted": 0, "created_at": now()}

@@ -1,5 +1,5 @@
-"""Privacy: forget a user, purge by retention. Text goes; derived pairs are marked stale, leave the
-next dataset version, and reviewers are told (the caller posts the notice)."""
+"""Privacy: forget a user, purge by retention. Text goes; derived pairs are marked stale and
+redacted, leave the next dataset version, and reviewers are told (the caller posts the notice)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
-from curation.deletion import apply_delete, mark_stale
+from curation.deletion import apply_delete
+from curation.erasure import redact_candidates
+from curation.rows import VALID_TS_SQL
 from curation.store import audit, now, transaction
 
 
@@ -22,15 +24,17 @@ class Forgotten:
 
     def summary(self) -> str:
         return (f"{self.messages} messages removed, {len(self.stale_candidates)} derived pairs marked "
-                f"stale, {self.candidates_deleted} pairs they submitted deleted")
+                f"stale and redacted, {self.candidates_deleted} pairs they submitted dropped")
 
 
 def forget_user(db: Database, team_id: str, user_id: str, *, actor: str, via: str = "cli") -> Forgotten:
-    """Remove every stored message of ``user_id`` in ``team_id``, mark pairs derived from them stale,
-    delete pairs the user submitted (FAQ modal, feedback), blank their profile, and audit it.
+    """Remove every stored message of ``user_id`` in ``team_id`` and redact the pairs derived from
+    them; drop the pairs the user submitted (FAQ modal, 👎 corrections, imports), approved ones
+    included; blank their corrections, their questions to the bot and their profile; audit it.
 
-    Existing adapters trained on the data keep what they learned: the next training run excludes it,
-    and the README says that models must be retrained.
+    Dataset versions holding any of those pairs are superseded (:mod:`curation.erasure`). Adapters
+    already trained keep what they learned: the README says that models must be retrained. Call
+    :func:`curation.erasure.erase_residue` after this returns.
     """
     out = Forgotten()
     reason = f"forgotten: messages of user {user_id}"
@@ -44,22 +48,18 @@ def forget_user(db: Database, team_id: str, user_id: str, *, actor: str, via: st
                                                  actor=actor, via=via)
         out.messages = len(rows)
         own = [r[0] for r in db.execute(
-            "select id from candidates where team_id = ? and created_by = ? and status != 'approved'",
+            "select id from candidates where team_id = ? and created_by = ? and question != ''",
             [team_id, user_id]).fetchall()]
-        for cid in own:
-            db.execute("update candidates set question = '', answer = '', evidence = NULL, stale = 1, "
-                       "stale_reason = ?, status = 'rejected', updated_at = ? where id = ?",
-                       [reason, now(), cid])
         approved_own = [r[0] for r in db.execute(
             "select id from candidates where team_id = ? and created_by = ? and status = 'approved' "
             "and stale = 0", [team_id, user_id]).fetchall()]
-        mark_stale(db, team_id, approved_own, reason, actor=actor, via=via)
+        redact_candidates(db, team_id, own, reason, actor=actor, via=via, status="rejected")
         out.stale_candidates += approved_own
         out.candidates_deleted = len(own)
         db.execute("update feedback set correction = NULL where user_id = ? and answer_id in "
                    "(select id from answers where team_id = ?)", [user_id, team_id])
         db.execute("update answers set question = '' where team_id = ? and user_id = ?", [team_id, user_id])
-        db.execute("update users set real_name = NULL, display_name = NULL, deleted = 1 "
+        db.execute("update users set name = NULL, real_name = NULL, display_name = NULL, deleted = 1 "
                    "where team_id = ? and id = ?", [team_id, user_id])
         out.stale_candidates = sorted(set(out.stale_candidates))
         audit(db, team_id, actor, "forget", user_id, detail={
@@ -81,7 +81,7 @@ def purge_older_than(db: Database, team_id: str, days: int, *, actor: str = "ret
     with transaction(db):
         rows = db.execute(
             "select channel_id, ts from messages where team_id = ? and deleted = 0 and "
-            "cast(ts as real) < ?", [team_id, cutoff]).fetchall()
+            f"{VALID_TS_SQL} and cast(ts as real) < ?", [team_id, cutoff]).fetchall()
         for channel_id, ts in rows:
             db.execute("update messages set text = NULL, reactions = NULL, deleted = 1, deleted_at = ?, "
                        "updated_at = ? where team_id = ? and channel_id = ? and ts = ?",

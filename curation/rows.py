@@ -27,10 +27,28 @@ MESSAGE_COLUMNS = ("team_id", "channel_id", "ts", "thread_ts", "user_id", "text"
                    "source", "created_at", "updated_at")
 
 
+#: A Slack timestamp: seconds, a dot, a sequence number (``1700000000.000100``).
+_TS = re.compile(r"^[0-9]{1,12}(?:\.[0-9]{1,9})?$")
+#: The same rule in SQL, for rows stored before ts was checked.
+VALID_TS_SQL = "(ts not glob '*[^0-9.]*' and ts glob '[0-9]*' and ts not glob '*.*.*')"
+
+
+def valid_ts(value: Any) -> bool:
+    """Whether ``value`` is a Slack timestamp (a string or number like ``1700000000.000100``)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return False
+    return bool(_TS.match(str(value)))
+
+
 def skip_reason(msg: dict[str, Any]) -> str | None:
     """Why a Slack message object is not stored as conversation, or None to store it."""
     if not isinstance(msg, dict) or not isinstance(msg.get("ts"), (str, int, float)) or not msg["ts"]:
         return "no ts"
+    if not valid_ts(msg["ts"]):
+        return "ts is not a Slack timestamp"
+    thread_ts = msg.get("thread_ts")
+    if thread_ts not in (None, "") and not valid_ts(thread_ts):
+        return "thread_ts is not a Slack timestamp"
     subtype = msg.get("subtype")
     if subtype is not None and not isinstance(subtype, str):
         return "malformed message"

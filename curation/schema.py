@@ -375,3 +375,20 @@ def m008_escalations(db: Database) -> None:
     )
     db["escalations"].create_index(["team_id", "review_channel", "review_ts"])
     db["escalations"].create_index(["team_id", "candidate_id"])
+
+
+@migrations()
+def m009_privacy(db: Database) -> None:
+    # Visibility: an admin may mark a private channel as shared (its pairs answer anywhere) and as
+    # trainable (its pairs go into datasets, and so into every answer of a model trained on them).
+    db["channels"].add_column("shared", int, not_null_default=0)
+    db["channels"].add_column("trainable", int, not_null_default=0)
+    # Erasure: a frozen version that held erased text is superseded, its items redacted.
+    db["datasets"].add_column("superseded_at", str)
+    db["datasets"].add_column("superseded_reason", str)
+    # Every file a dataset version was written to, so that erasure can remove them.
+    db["dataset_files"].create(
+        {"id": int, "team_id": str, "dataset_id": str, "path": str, "created_at": str},
+        pk="id",
+    )
+    db["dataset_files"].create_index(["dataset_id"])

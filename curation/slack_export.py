@@ -73,6 +73,8 @@ class _Archive:
         self.max_bytes = max_bytes
         self._zip: zipfile.ZipFile | None = None
         self._sizes: dict[str, int] = {}
+        #: Entries that are not regular files (a FIFO, socket or device): never opened.
+        self.irregular: list[str] = []
         if path.is_dir():
             self._scan_folder()
         elif path.is_file():
@@ -99,7 +101,11 @@ class _Archive:
             for name in filenames:
                 full = Path(dirpath, name)
                 rel = full.relative_to(self.path).as_posix()
-                self._sizes[rel] = full.stat().st_size
+                st = full.lstat()
+                if not stat.S_ISREG(st.st_mode):  # reading a FIFO would wait forever
+                    self.irregular.append(rel)
+                    continue
+                self._sizes[rel] = st.st_size
                 total += self._sizes[rel]
                 if total > self.max_bytes:
                     self._refuse_size(total)
@@ -138,7 +144,7 @@ class _Archive:
         """The bytes of one file; a damaged zip entry is reported by name."""
         if self._zip is None:
             try:
-                return (self.path / name).read_bytes()
+                return _read_regular(self.path / name)
             except OSError as err:
                 raise ImportFormatError(f"{self.path / name}: cannot be read ({err.strerror}); "
                                         "nothing was imported") from None
@@ -156,6 +162,16 @@ class _Archive:
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path``, opened without blocking and only if it is a regular file (it may have
+    been swapped for a FIFO since the folder was scanned)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        return fh.read()
 
 
 # JSON may escape a lone UTF-16 surrogate ("\udcff"), which no UTF-8 store can hold.
@@ -254,6 +270,8 @@ def _import(db: Database, archive: _Archive, team_id: str, *, keep_dms: bool,
     days.sort(key=lambda d: d[1])
     for folder in sorted(unknown_folders):
         summary.skipped[f"folder {folder}/ not listed in channels.json"] += 1
+    for name in archive.irregular:
+        summary.skipped[f"{name}: not a regular file (never opened)"] += 1
 
     at = now()
     with transaction(db):

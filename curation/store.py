@@ -40,6 +40,9 @@ def connect(path: Path | str, *, migrate: bool = True) -> Database:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Deleted content is overwritten with zeros, not left in free space: erasure reaches the
+        # bytes. Set here, never left to the SQLite build's compile-time default.
+        conn.execute("PRAGMA secure_delete=ON")
         db = Database(conn)
         if db.journal_mode != "wal":
             db.enable_wal()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from curation.dataset_lookup import resolve_dataset
+from curation.datasets import refuse_superseded
 from curation.errors import ConfigError, CurationError
 from curation.model_versions import get_model
 from training import registry
@@ -62,6 +63,7 @@ def plan_train(db: Any, team_id: str, *, dataset: str | None, preset: str, overr
     ds, rows, config, model_path = None, [], None, ""
     try:
         ds = resolve_dataset(db, team_id, dataset)
+        refuse_superseded(ds)  # its items held erased text and are redacted
         rows, _ = load_dataset_messages(db, team_id, ds["id"])
     except (DatasetError, CurationError) as err:
         problems.append(str(err))

@@ -100,6 +100,7 @@ def _reader(stream: Any, out: queue.Queue) -> None:
 
 def run_train(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifier) -> dict[str, Any]:
     """Train one claimed ``train`` job in a child process; returns the finished job row."""
+    from curation.datasets import record_export
     from training.data import write_jsonl
     from training.pipeline import plan_train
 
@@ -113,6 +114,7 @@ def run_train(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifi
         shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(plan.train_rows, run_dir / "train.jsonl")
+    record_export(db, job["team_id"], plan.dataset["id"], run_dir / "train.jsonl")  # erasure removes it
     lineage = {"team_id": job["team_id"], "job_id": job["id"], "dataset_id": plan.dataset["id"],
                "dataset": plan.dataset["name"], "base_model_spec": plan.base_model_spec}
     spec = RunSpec(plan.config, plan.base_model_path, str(run_dir / "train.jsonl"), str(run_dir), lineage, resume)

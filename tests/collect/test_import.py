@@ -256,11 +256,13 @@ def test_hostile_listings_and_messages_are_skipped_not_fatal(db, tmp_path):
     (export / "users.json").write_text(json.dumps([{"id": "U1", "name": 7, "profile": "odd"}, 3, {"id": None}]))
     day = json.loads((export / "help" / "2020-09-13.json").read_text())
     day += [7, "text", None, {"ts": ["1"]}, {"ts": "1600000009.000100", "user": "U1", "text": {"t": 1},
-                                             "thread_ts": ["x"], "reactions": "lots", "edited": 5}]
+                                             "reactions": "lots", "edited": 5},
+            {"ts": "1600000010.000100", "user": "U1", "text": "x", "thread_ts": ["x"]}]
     (export / "help" / "2020-09-13.json").write_text(json.dumps(day))
     summary = import_export(db, export, T)
     assert summary.skipped["channels.json entry without an id"] == 3
     assert summary.skipped["no ts"] == 4
+    assert summary.skipped["thread_ts is not a Slack timestamp"] == 1
     assert summary.users == 1 and db["users"].get((T, "U1"))["name"] == "7"
     odd = db["messages"].get((T, "C1", "1600000009.000100"))
     assert odd["text"] == "" and odd["thread_ts"] is None and odd["reactions"] is None

@@ -257,15 +257,18 @@ def register(app: typer.Typer) -> None:
         split: str = typer.Option("train", "--split", help="train, eval or all."),
     ) -> None:
         """Write a dataset version as JSONL."""
-        from curation.datasets import export_rows, write_jsonl
+        from curation.dataset_lookup import resolve_dataset
+        from curation.datasets import export_rows, record_export, write_jsonl
 
         s = settings()
-        rows = export_rows(open_db(s), s.team_id, version, fmt, split=split)
+        db = open_db(s)
+        rows = export_rows(db, s.team_id, version, fmt, split=split)
         if output is None:
             for row in rows:
                 sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
             return
         n = write_jsonl(rows, output)
+        record_export(db, s.team_id, resolve_dataset(db, s.team_id, version)["id"], output)
         console.print(f"wrote {n} {split} examples ({fmt}) to {output}")
 
     @dataset_app.command("import")

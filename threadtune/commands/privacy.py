@@ -1,4 +1,5 @@
-"""CLI: forget a user, purge by retention."""
+"""CLI: forget a user, remove a document, purge by retention. Each ends by erasing the residue
+(FTS segments, the WAL) so that the text is in no byte of the store."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ def register(app: typer.Typer) -> None:
         actor: str = typer.Option("cli", help="Who asks, for the audit log."),
     ) -> None:
         """Remove a user's messages, mark pairs derived from them stale, and audit it."""
+        from curation.erasure import erase_residue
         from curation.privacy import forget_user
 
         s = settings()
-        result = forget_user(open_db(s), s.team_id, user.lstrip("@"), actor=actor, via="cli")
+        db = open_db(s)
+        result = forget_user(db, s.team_id, user.lstrip("@"), actor=actor, via="cli")
+        erase_residue(db)
         console.print(f"forgot {user}: {result.summary()}")
         if result.stale_candidates:
             console.print("stale pairs leave the next dataset version; adapters trained before must be "
@@ -33,11 +37,30 @@ def register(app: typer.Typer) -> None:
                                  "(default: THREADTUNE_RETENTION_DAYS)."),
     ) -> None:
         """Purge raw messages older than the retention period; curated pairs stay."""
+        from curation.erasure import erase_residue
         from curation.privacy import purge_older_than
 
         s = settings()
         days = days or s.retention_days or 0
         if days < 1:
             fail("no retention period: pass --days N or set THREADTUNE_RETENTION_DAYS")
-        result = purge_older_than(open_db(s), s.team_id, days, actor="cli", via="cli")
+        db = open_db(s)
+        result = purge_older_than(db, s.team_id, days, actor="cli", via="cli")
+        erase_residue(db)
         console.print(f"purged {result.messages} messages older than {days} days")
+
+    @app.command("remove-doc")
+    @user_errors
+    def remove_doc(
+        document_id: int = typer.Argument(..., help="Document id (as `threadtune add-doc` printed it)."),
+        actor: str = typer.Option("cli", help="Who asks, for the audit log."),
+    ) -> None:
+        """Remove a document's text and redact the pairs drawn from it (datasets holding them are
+        superseded)."""
+        from curation.erasure import erase_document, erase_residue
+
+        s = settings()
+        db = open_db(s)
+        ids = erase_document(db, s.team_id, document_id, actor=actor, via="cli")
+        erase_residue(db)
+        console.print(f"removed document {document_id}; {len(ids)} pairs drawn from it redacted")
