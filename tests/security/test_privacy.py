@@ -118,3 +118,66 @@ def test_deleting_a_source_message_tells_reviewers_on_the_review_post(bot, fake_
     note = [c for c in fake_slack.wait_for("chat.postMessage")
             if c.params.get("thread_ts") == "1700000500.000100"]
     assert note and "stale" in (note[0].params.get("text") or "").lower()
+
+
+def test_forget_drops_the_pairs_the_person_submitted_approved_ones_too(db):
+    own = add_candidate(db, TEAM, "What is the expense limit without approval?",
+                        "250 EUR without approval.", origin="manual", created_by="U0ALICE").id
+    approve(db, TEAM, own, ADMIN)
+    forget_user(db, TEAM, "U0ALICE", actor=ADMIN)
+    row = db["candidates"].get(own)
+    assert (row["question"], row["answer"], row["status"], row["stale"]) == ("", "", "rejected", 1)
+    assert db.execute("select count(*) from reviews where candidate_id = ? and (before like '%250%' "
+                      "or after like '%250%')", [own]).fetchone()[0] == 0
+
+
+def test_a_deleted_source_redacts_the_derived_pair_its_review_snapshots_and_key(db):
+    from curation.deletion import apply_delete
+
+    cid = seed_thread(db)
+    approve(db, TEAM, cid, ADMIN)
+    apply_delete(db, TEAM, "C1", "1700000100.000100")
+    row = db["candidates"].get(cid)
+    assert (row["question"], row["answer"], row["evidence"], row["question_key"]) == ("", "", None, None)
+    assert row["stale"] == 1
+    assert db.execute("select count(*) from reviews where candidate_id = ? and (before is not null "
+                      "or after is not null)", [cid]).fetchone()[0] == 0
+
+
+def test_a_version_holding_erased_text_is_superseded_and_no_longer_exported(db, tmp_path):
+    from curation import datasets
+    from curation.errors import CurationError
+
+    cid = seed_thread(db)
+    approve(db, TEAM, cid, ADMIN)
+    ds = datasets.create_dataset(db, TEAM, created_by=ADMIN)
+    out = tmp_path / "v1.jsonl"
+    datasets.write_jsonl(datasets.export_rows(db, TEAM, "v1"), out)
+    datasets.record_export(db, TEAM, ds["id"], out)
+    forget_user(db, TEAM, "U0ALICE", actor=ADMIN)
+    assert not out.exists()
+    assert db.execute("select count(*) from dataset_items where question like '%VPN%'").fetchone()[0] == 0
+    with pytest.raises(CurationError, match="superseded"):
+        datasets.export_rows(db, TEAM, "v1")
+    detail = db.execute("select detail from audit where action = 'dataset.supersede'").fetchone()[0]
+    assert str(out) in detail and "forgotten" in detail
+
+
+def test_the_store_sets_secure_delete_itself(tmp_path, monkeypatch):
+    """Not left to the SQLite build's compile-time default (which happens to be on here)."""
+    import sqlite3
+
+    from curation import store
+
+    statements: list[str] = []
+    real_connect = sqlite3.connect
+
+    def traced(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(store.sqlite3, "connect", traced)
+    db = store.connect(tmp_path / "s.db")
+    assert "PRAGMA secure_delete=ON" in statements
+    assert db.execute("pragma secure_delete").fetchone()[0] == 1
