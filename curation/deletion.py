@@ -39,8 +39,9 @@ def apply_delete(db: Database, team_id: str, channel_id: str, ts: str, *,
             )
             # A question to the bot: the answer row kept a copy of it (the bot answers in the
             # question's thread).
-            db.execute("update answers set question = '' where team_id = ? and channel_id = ? and "
-                       "thread_ts = ? and user_id = ?", [team_id, channel_id, ts, row[1]])
+            for table in ("answers", "escalations"):
+                db.execute(f"update {table} set question = '' where team_id = ? and channel_id = ? "
+                           "and thread_ts = ? and user_id = ?", [team_id, channel_id, ts, row[1]])
         # A pair drawn from a thread may quote any message of it: the thread's parent and, when
         # the parent goes, every reply count as sources too.
         keys = {ts}

@@ -59,6 +59,8 @@ def forget_user(db: Database, team_id: str, user_id: str, *, actor: str, via: st
         db.execute("update feedback set correction = NULL where user_id = ? and answer_id in "
                    "(select id from answers where team_id = ?)", [user_id, team_id])
         db.execute("update answers set question = '' where team_id = ? and user_id = ?", [team_id, user_id])
+        db.execute("update escalations set question = '' where team_id = ? and user_id = ?",
+                   [team_id, user_id])
         db.execute("update users set name = NULL, real_name = NULL, display_name = NULL, deleted = 1 "
                    "where team_id = ? and id = ?", [team_id, user_id])
         out.stale_candidates = sorted(set(out.stale_candidates))
