@@ -88,7 +88,7 @@ def bench_cpu(args: argparse.Namespace) -> dict:
 
     from serving.models import resolve
     from training.config import resolve_config
-    from training.data import write_jsonl
+    from curation.datasets import write_jsonl
     from training.sft import RunSpec, train
 
     base = args.model or str(resolve("embedded", Path(args.models_dir)).path)
@@ -145,7 +145,7 @@ def bench_gpu(args: argparse.Namespace) -> dict:
 
     from serving.models import resolve
     from training.config import resolve_config
-    from training.data import write_jsonl
+    from curation.datasets import write_jsonl
     from training.sft import RunSpec, train
 
     if not torch.cuda.is_available():

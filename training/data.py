@@ -44,16 +44,6 @@ def load_dataset_messages(db: Any, team_id: str, version: str | int | None,
     return train, evals
 
 
-def write_jsonl(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Write rows as JSONL (atomically: a temp file, renamed)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return path
-
-
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file."""
     with path.open(encoding="utf-8") as fh:

@@ -100,8 +100,7 @@ def _reader(stream: Any, out: queue.Queue) -> None:
 
 def run_train(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifier) -> dict[str, Any]:
     """Train one claimed ``train`` job in a child process; returns the finished job row."""
-    from curation.datasets import record_export
-    from training.data import write_jsonl
+    from curation.datasets import record_export, write_jsonl
     from training.pipeline import plan_train
 
     args = job["args"]

@@ -71,7 +71,8 @@ def store_with_dataset(db):
 def trained(tmp_path, tiny_model, store_with_dataset):
     """The dataset store plus v1: a 1-step adapter on the tiny model, registered like the worker does."""
     from training.config import resolve_config
-    from training.data import load_dataset_messages, write_jsonl
+    from curation.datasets import write_jsonl
+    from training.data import load_dataset_messages
     from training.sft import RunSpec, train
 
     rows, _ = load_dataset_messages(store_with_dataset, TEAM, "v1")

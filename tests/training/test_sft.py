@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from curation.datasets import write_jsonl
 from tests.training.conftest import TEAM, add_dataset, toy_pairs
 from training.config import resolve_config
-from training.data import load_dataset_messages, write_jsonl
+from training.data import load_dataset_messages
 from training.sft import CHATML_TRAINING_TEMPLATE, RunSpec, failure_reason, latest_checkpoint, train
 
 
