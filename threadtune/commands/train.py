@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from curation.train_config import PRESET_NAMES
 from threadtune.shell import console, open_db, settings, user_errors
 
 
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def train(
         dataset: str = typer.Option("latest", "--dataset", "-d", help="Dataset version (v3, 3, a hash, latest)."),
-        preset: str = typer.Option("cpu-small", "--preset", "-p", help="cpu-small, gpu-lora or gpu-qlora."),
+        preset: str = typer.Option("cpu-small", "--preset", "-p", help=", ".join(PRESET_NAMES) + "."),
         overrides: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable), "
                                             "e.g. --set epochs=5 --set lora_r=8."),
         now: bool = typer.Option(False, "--now", help="Run in the foreground with a progress bar."),
