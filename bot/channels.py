@@ -6,12 +6,12 @@ Anyone may list; only admins change the list or backfill. Every change is in the
 from __future__ import annotations
 
 import logging
-import re
 import threading
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import mentions
 from bot.backfill import SlackProgress, backfill_channel
 from bot.context import BotContext
 from bot.roles import has_role, refusal
@@ -24,22 +24,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3650
-_CHANNEL_REF = re.compile(r"^<#([A-Z0-9]+)(?:\|[^>]*)?>$|^([CGD][A-Z0-9]{2,})$")
-
-
-def parse_channel(word: str) -> str | None:
-    """A channel id from ``<#C123|name>``, ``<#C123>`` or ``C123``; None otherwise."""
-    m = _CHANNEL_REF.match(word.strip())
-    return (m.group(1) or m.group(2)) if m else None
-
-
-def _target(req: SlashRequest, respond) -> str | None:  # noqa: ANN001
+def _target(ctx: BotContext, req: SlashRequest, client: WebClient) -> str:
+    """The channel named in the arguments (``<#C…|name>`` or plain ``#name``), else this one."""
     for word in req.args:
-        if word.startswith("<#") or re.fullmatch(r"[CGD][A-Z0-9]{2,}", word):
-            channel = parse_channel(word)
-            if channel is None:
-                respond(f":warning: `{word}` is not a channel; mention it as #channel.")
-            return channel
+        if mentions.is_channel_ref(word):
+            return mentions.channel_id(ctx.db(), client, req.team_id, word)
     return req.channel_id
 
 
@@ -72,7 +61,7 @@ def watch(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> Non
     """Collect this channel (or #channel): `/threadtune watch [#channel]` (admins)."""
     if not _admin(ctx, req, client, respond, "choose which channels are collected"):
         return
-    channel = _target(req, respond)
+    channel = _target(ctx, req, client)
     if not channel:
         return
     name, hint = _channel_name(client, channel)
@@ -88,7 +77,7 @@ def unwatch(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> N
     """Stop collecting this channel (or #channel): `/threadtune unwatch [#channel]` (admins)."""
     if not _admin(ctx, req, client, respond, "choose which channels are collected"):
         return
-    channel = _target(req, respond)
+    channel = _target(ctx, req, client)
     if not channel:
         return
     db = ctx.db()
@@ -124,7 +113,7 @@ def backfill(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> 
     if not _admin(ctx, req, client, respond, "backfill history"):
         return
     days = DEFAULT_DAYS
-    numbers = [a for a in req.args if not a.startswith("<#")]
+    numbers = [a for a in req.args if not mentions.is_channel_ref(a)]
     if numbers:
         try:
             days = int(numbers[0])
@@ -134,7 +123,7 @@ def backfill(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> 
             respond(f":warning: `{numbers[0]}` is not a number of days; try "
                     f"`/threadtune backfill {DEFAULT_DAYS}` (1 to {MAX_DAYS}).")
             return
-    channel = _target(req, respond)
+    channel = _target(ctx, req, client)
     if not channel:
         return
     db = ctx.db()

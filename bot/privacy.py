@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_sdk.errors import SlackApiError
 
+from bot import mentions
 from bot.context import BotContext
 from bot.review import show_stale
 from bot.roles import has_role, refusal
@@ -44,10 +45,10 @@ def forget(ctx: BotContext, req, client, respond) -> None:
     if not has_role(ctx.settings, req.user_id, "admin", client):
         respond(refusal(ctx.settings, "admin", "forget a user's data"))
         return
-    user_id = parse_user(req.args[0]) if req.args else None
-    if not user_id:
+    if not req.args or not mentions.is_user_ref(req.args[0]):
         respond("Usage: `/threadtune forget @user`")
         return
+    user_id = mentions.user_id(ctx.db(), client, req.team_id, req.args[0])
     result = forget_user(ctx.db(), req.team_id, user_id, actor=req.user_id, via="slack")
     erase_residue(ctx.db())
     respond(f"Done. {result.summary()}.")

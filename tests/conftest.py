@@ -18,6 +18,9 @@ SIGNING_SECRET = "test-signing-secret"
 ADMIN = "U0ADMIN"
 REVIEWER = "U0REVIEWER"
 MEMBER = "U0MEMBER"
+#: Channels of the fake workspace that tests use without seeding them.
+WORKSPACE_CHANNELS = {"C0GENERAL": "general", "C0REVIEW": "review", "C0OPS": "ops", "C0HELP": "help",
+                      "C0SUPPORT": "support"}
 
 
 @pytest.fixture
@@ -60,10 +63,13 @@ def db(settings):
 
 @pytest.fixture
 def fake_slack():
-    """The fake Slack Web API on a free loopback port."""
+    """The fake Slack Web API on a free loopback port, with the test workspace's channels (the bot is
+    a member of each)."""
     from tests.fakes.slack import FakeSlack
 
     fake = FakeSlack().start()
+    for channel_id, name in WORKSPACE_CHANNELS.items():
+        fake.add_channel(channel_id, name)
     yield fake
     fake.stop()
 
@@ -75,7 +81,7 @@ def slack_settings(settings, fake_slack):
 
 
 @pytest.fixture
-def bot(slack_settings, db) -> Iterator:
+def bot(slack_settings, db, fake_slack) -> Iterator:
     """The real bolt App (build_app) served by uvicorn on loopback; yields a signed SlackSender."""
     from bot.app import build_app
     from bot.server import running
@@ -83,7 +89,7 @@ def bot(slack_settings, db) -> Iterator:
 
     app = build_app(slack_settings)
     with running(app, signing_secret=slack_settings.slack_signing_secret) as url:
-        yield SlackSender(url=url, signing_secret=SIGNING_SECRET)
+        yield SlackSender(url=url, signing_secret=SIGNING_SECRET, fake=fake_slack)
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,18 @@
 """Send Events API, slash-command and interactivity requests to the bot over real HTTP, signed with a
-real ``SignatureVerifier`` signature, as Slack does."""
+real ``SignatureVerifier`` signature, as Slack does.
+
+With ``fake`` (the fake Web API) the sender is as strict as Slack: trigger ids come from the fake
+(they open one view, within 3 s), and slash-command text arrives as the manifest's ``should_escape``
+makes it. A test writes the text as a person sees it, with references in either form (``#support``
+or ``<#C1|support>``, ``@ana`` or ``<@U1|ana>``, ``@channel`` or ``<!channel>``); with
+``should_escape: true`` Slack sends the escaped forms, with ``false`` the plain ones.
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +21,8 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from tests.fakes.slack import TEAM_ID
+from tests.fakes.slack import TEAM_ID, FakeSlack
+from tests.fakes.slack_rules import should_escape as manifest_escapes
 
 _event_ids = itertools.count(1)
 
@@ -26,6 +35,20 @@ class SlackSender:
     signing_secret: str
     team_id: str = TEAM_ID
     timeout: float = 10.0
+    fake: FakeSlack | None = None
+    #: None: as the manifest says; True/False: as if the manifest said so.
+    escape: bool | None = None
+
+    def trigger(self, trigger_id: str | None = None) -> str:
+        """``trigger_id`` if given, else a fresh one from the fake (or a fixed one without it)."""
+        if trigger_id:
+            return trigger_id
+        return self.fake.trigger_id() if self.fake else "13345224609.738474920.8088930838d88f008e0"
+
+    def slash_text(self, command: str, text: str) -> str:
+        """``text`` as Slack sends it for ``command``."""
+        escape = manifest_escapes(command) if self.escape is None else self.escape
+        return escape_refs(text, self.fake) if escape else plain_refs(text)
 
     def post(self, body: str, content_type: str, *, headers: dict[str, str] | None = None,
              timestamp: int | None = None, sign: bool = True) -> httpx.Response:
@@ -71,25 +94,27 @@ class SlackSender:
 
     def command(self, command: str, text: str = "", *, user_id: str = "U0ADMIN", channel_id: str = "C0GENERAL",
                 response_url: str = "http://127.0.0.1:9/response", team_id: str | None = None,
-                trigger_id: str = "13345224609.738474920.8088930838d88f008e0", **kw: Any) -> httpx.Response:
-        """A slash command, form-encoded as Slack sends it."""
+                trigger_id: str | None = None, **kw: Any) -> httpx.Response:
+        """A slash command, form-encoded as Slack sends it (text escaped as the manifest says)."""
         form = {
             "token": "legacy-token", "team_id": team_id or self.team_id, "team_domain": "fake",
             "channel_id": channel_id, "channel_name": "general", "user_id": user_id,
-            "user_name": user_id.lower(), "command": command, "text": text,
-            "api_app_id": "A0FAKE", "response_url": response_url, "trigger_id": trigger_id,
+            "user_name": user_id.lower(), "command": command, "text": self.slash_text(command, text),
+            "api_app_id": "A0FAKE", "response_url": response_url, "trigger_id": self.trigger(trigger_id),
         }
         return self.post(urlencode(form), "application/x-www-form-urlencoded", **kw)
 
     def interactive(self, payload: dict[str, Any], **kw: Any) -> httpx.Response:
         """A ``block_actions``, ``view_submission``, ``shortcut`` or ``message_action`` payload."""
         payload.setdefault("team", {"id": self.team_id, "domain": "fake"})
+        if payload.get("type") in ("block_actions", "shortcut", "message_action", "view_submission"):
+            payload["trigger_id"] = self.trigger(payload.get("trigger_id"))
         payload.setdefault("api_app_id", "A0FAKE")
         payload.setdefault("token", "legacy-token")
         return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", **kw)
 
     def block_action(self, action_id: str, value: str, *, user_id: str, channel: str = "C0REVIEW",
-                     message_ts: str = "1700000001.000100", trigger_id: str = "trig-1",
+                     message_ts: str = "1700000001.000100", trigger_id: str | None = None,
                      response_url: str = "http://127.0.0.1:9/response", **kw: Any) -> httpx.Response:
         """A button click (``block_actions``)."""
         payload = {
@@ -111,9 +136,43 @@ class SlackSender:
         payload = {
             "type": "view_submission",
             "user": {"id": user_id, "username": user_id.lower(), "team_id": self.team_id},
-            "trigger_id": "trig-2",
             "view": {"id": "V00001", "type": "modal", "callback_id": callback_id,
                      "private_metadata": private_metadata, "state": {"values": values},
                      "hash": "h"},
         }
         return self.interactive(payload, **kw)
+
+
+_ESCAPED = re.compile(r"<#([A-Z0-9]+)\|([^>]*)>|<@([A-Z0-9]+)(?:\|([^>]*))?>|<!(channel|here|everyone)>")
+_PLAIN = re.compile(r"(?<![\w<])([#@])([\w.-]+)")
+
+
+def plain_refs(text: str) -> str:
+    """References as a person typed them (``should_escape: false``)."""
+    def plain(m: re.Match) -> str:
+        if m.group(1):
+            return "#" + m.group(2)
+        if m.group(3):
+            return "@" + (m.group(4) or m.group(3))
+        return "@" + m.group(5)
+
+    return _ESCAPED.sub(plain, text)
+
+
+def escape_refs(text: str, fake: FakeSlack | None) -> str:
+    """References escaped as Slack does (``should_escape: true``): known channel and user names
+    become ``<#C…|name>`` and ``<@U…|name>``, @channel/@here/@everyone ``<!…>``."""
+    channels = {c["name"]: cid for cid, c in (fake.channels if fake else {}).items()}
+    users = {u["name"]: uid for uid, u in (fake.users if fake else {}).items()}
+
+    def escaped(m: re.Match) -> str:
+        sigil, name = m.group(1), m.group(2)
+        if sigil == "#" and name in channels:
+            return f"<#{channels[name]}|{name}>"
+        if sigil == "@" and name in ("channel", "here", "everyone"):
+            return f"<!{name}>"
+        if sigil == "@" and name in users:
+            return f"<@{users[name]}|{name}>"
+        return m.group(0)
+
+    return _PLAIN.sub(escaped, text)

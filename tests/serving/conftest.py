@@ -47,7 +47,7 @@ def approve_pair(db, question: str, answer: str, *, team_id: str = "T0FAKE",
 
 
 @pytest.fixture
-def answer_bot_factory(db):
+def answer_bot_factory(db, fake_slack):
     """Start the real bolt app (HTTP, signed requests) with given settings; yields a starter."""
     from bot.app import build_app
     from bot.server import running
@@ -61,7 +61,7 @@ def answer_bot_factory(db):
         cm = running(app)
         url = cm.__enter__()
         stack.append((cm, app))
-        return SlackSender(url=url, signing_secret=SIGNING_SECRET)
+        return SlackSender(url=url, signing_secret=SIGNING_SECRET, fake=fake_slack)
 
     yield start
     for cm, app in stack:
