@@ -18,9 +18,10 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from curation import ingest
+from curation.channels import upsert_channels
 from curation.errors import CurationError
 from curation.store import transaction
+from curation.users import upsert_users
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def _cache_channels(db: Any, client: WebClient, team_id: str) -> None:
         raise CurationError(f"I could not list channels ({err.response.get('error')}); name the "
                             "channel by picking it from Slack's list.") from None
     with transaction(db):
-        ingest.upsert_channels(db, team_id, found)
+        upsert_channels(db, team_id, found)
 
 
 def _cache_users(db: Any, client: WebClient, team_id: str) -> None:
@@ -124,4 +125,4 @@ def _cache_users(db: Any, client: WebClient, team_id: str) -> None:
         raise CurationError(f"I could not list users ({err.response.get('error')}); name the user "
                             "by picking them from Slack's list.") from None
     with transaction(db):
-        ingest.upsert_users(db, team_id, found)
+        upsert_users(db, team_id, found)
