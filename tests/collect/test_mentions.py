@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from curation.ingest import is_watched
+from curation.channels import is_watched
 from tests.conftest import ADMIN
 
 T = "T0FAKE"
