@@ -170,8 +170,10 @@ def run_train(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifi
 
 
 @contextlib.contextmanager
-def beating(db: Any, job_id: int, interval_s: float) -> Iterator[None]:
-    """Keep a job's heartbeat fresh from a thread (own connection) while in-process work runs."""
+def beating(db: Any, job_id: int, interval_s: float,
+            progress: dict[str, Any] | None = None) -> Iterator[None]:
+    """Keep a job's heartbeat fresh from a thread (own connection) while in-process work runs;
+    with ``progress``, each beat also stores its current content (the work updates it in place)."""
     from curation.store import connect
 
     path = db.execute("pragma database_list").fetchone()[2]
@@ -181,7 +183,7 @@ def beating(db: Any, job_id: int, interval_s: float) -> Iterator[None]:
         own = connect(path, migrate=False)
         try:
             while not stop.wait(interval_s):
-                jobs.heartbeat(own, job_id)
+                jobs.heartbeat(own, job_id, progress=dict(progress) if progress else None)
         finally:
             own.close()
 
@@ -245,11 +247,13 @@ def run_curate_job(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: N
     if ctx.curate is None:
         return jobs.finish(db, job["id"], "failed", error="this worker cannot curate; run `threadtune worker`")
     notifier.start(job)
+    latest: dict[str, Any] = {}  # stored by the heartbeat, so `/threadtune jobs` shows it too
 
     def progress(done: int, total: int, label: str) -> None:
-        notifier.progress(job, {"step": done, "total": total, "phase": label})
+        latest.update(step=done, total=total, phase=label)
+        notifier.progress(job, dict(latest))
 
-    with beating(db, job["id"], ctx.heartbeat_s):
+    with beating(db, job["id"], ctx.heartbeat_s, latest):
         result = ctx.curate(db, job["team_id"], job["args"], progress)
     return jobs.finish(db, job["id"], "done", result=result)
 

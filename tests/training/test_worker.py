@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from curation import jobs, model_versions
+from curation.job_text import describe
 from curation.store import connect
-from tests.training.conftest import TEAM, add_dataset, toy_pairs
 from tests.fakes.wait import eventually
+from tests.training.conftest import TEAM, add_dataset, toy_pairs
 from training import registry, worker
 from training.errors import TrainingError
 from training.pipeline import plan_train, queue_train
@@ -210,10 +211,16 @@ def test_curate_jobs_run_through_the_callable_the_entrypoint_gives(settings, db)
     assert "cannot curate" in worker.run_one(db, _ctx(settings))["error"]
     jobs.resume(db, TEAM, job_id)
     seen = []
-    ctx = _ctx(settings, curate=lambda d, team, args, progress: seen.append((team, args)) or {"candidates": {"pending": 2}})
-    job = worker.run_one(db, ctx)
+
+    def curate(d, team, args, progress):
+        progress(3, 8, "thread")  # the heartbeat stores it: `jobs` lists show how far it got
+        seen.append((team, args, eventually(lambda: jobs.get(d, job_id)["progress"], 5, what="stored progress")))
+        return {"candidates": {"pending": 2}}
+
+    job = worker.run_one(db, _ctx(settings, curate=curate))
     assert job["status"] == "done" and job["result"] == {"candidates": {"pending": 2}}
-    assert seen == [(TEAM, {"limit": 5, "resume": True})]
+    assert seen == [(TEAM, {"limit": 5, "resume": True}, {"step": 3, "total": 8, "phase": "thread"})]
+    assert describe({**jobs.get(db, job_id), "status": "running"}).endswith("curate running 3/8 sources")
 
 
 def test_plans_train_on_question_forms_with_the_schedule_of_the_pairs(settings, db, tiny_model):
