@@ -58,7 +58,7 @@ def test_doctor_explains_what_is_missing(tmp_path):
 def test_doctor_checks_the_token_with_auth_test(tmp_path, fake_slack):
     data = tmp_path / "data"
     run_cli("init", "--skip-model", data_dir=data)
-    out = run_cli("doctor", data_dir=data, env={"SLACK_BOT_TOKEN": "xoxb-1",
+    out = run_cli("doctor", data_dir=data, env={"SLACK_BOT_TOKEN": "xoxb-test",
                                                 "THREADTUNE_SLACK_API_URL": fake_slack.api_url})
     assert out.returncode == 0, out.stderr
     assert fake_slack.count("auth.test") == 1
