@@ -63,8 +63,8 @@ def train(ctx: BotContext, req: SlashRequest, client: WebClient, respond: Callab
         problems.append(str(err))
     try:
         name = resolve_dataset(ctx.db(), req.team_id, dataset)["name"]
-    except CurationError as err:
-        problems.append(f"{err}; `/threadtune dataset create` makes one")
+    except CurationError as err:  # names the known versions, or how to make the first
+        problems.append(str(err))
     if problems:
         respond(":warning: " + "; ".join(problems))
         return

@@ -58,6 +58,13 @@ def test_an_unknown_dataset_or_preset_is_refused_and_nothing_is_queued(bot, db, 
     assert jobs.list_jobs(db, TEAM) == []
 
 
+def test_training_without_any_dataset_says_how_to_make_one(bot, db, fake_slack):
+    reply = _say(bot, fake_slack, "train")
+    assert "dataset 'latest' not found" in reply["text"] and "run `threadtune dataset create`" in reply["text"]
+    assert "/threadtune dataset" not in reply["text"]  # there is no such slash command
+    assert jobs.list_jobs(db, TEAM) == []
+
+
 def test_an_unknown_override_is_refused_at_once_with_the_valid_keys(bot, db, fake_slack):
     add_dataset(db, toy_pairs(4))
     reply = _say(bot, fake_slack, "train lr=0.1")
