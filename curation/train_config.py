@@ -141,7 +141,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     Unknown keys, pairs without ``=`` and unreadable values are all reported in one ConfigError,
     which lists the valid keys (a Slack user cannot run ``--help-config``).
     """
-    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig) if f.name != "preset"}
     out: dict[str, Any] = {}
     bad, unknown = [], False
     for pair in pairs:
@@ -149,6 +149,9 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key = key.strip().lstrip("-").replace("-", "_")
         if not sep or not key:
             bad.append(f"{pair!r} is not KEY=VALUE")
+            continue
+        if key == "preset":  # it picks the values the overrides change: it is not one of them
+            bad.append("the preset is chosen with --preset NAME (`preset=NAME` in Slack), not with --set")
             continue
         if key not in types:
             close = [COMMON_NAMES[key]] if key in COMMON_NAMES else difflib.get_close_matches(key, list(types), n=1)

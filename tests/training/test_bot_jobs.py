@@ -69,7 +69,7 @@ def test_an_unknown_override_is_refused_at_once_with_the_valid_keys(bot, db, fak
     add_dataset(db, toy_pairs(4))
     reply = _say(bot, fake_slack, "train lr=0.1")
     assert "'lr' is not a config field (did you mean" in reply["text"]
-    assert "valid keys: preset, device, epochs, learning_rate" in reply["text"] and "lora_r" in reply["text"]
+    assert "valid keys: device, epochs, learning_rate" in reply["text"] and "lora_r" in reply["text"]
     # values are checked against the preset too, every problem in one reply
     reply = _say(bot, fake_slack, "train v1 lora_r=0 load_in_4bit=true epochs=oops")
     for part in ("lora_r must be at least 1", "load_in_4bit needs device 'cuda'", "epochs='oops' is not a float"):

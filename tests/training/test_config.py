@@ -53,6 +53,8 @@ def test_overrides_are_typed_and_unknown_keys_are_refused():
         "lora_r": 8, "packing": False, "learning_rate": 3e-4}
     with pytest.raises(ConfigError, match="'lora_rank' is not a config field.*'oops' is not KEY=VALUE"):
         parse_overrides(["lora_rank=8", "oops"])
+    with pytest.raises(ConfigError, match="preset is chosen with --preset"):
+        parse_overrides(["preset=gpu-lora"])
 
 
 def test_every_invalid_field_is_reported_at_once():
