@@ -100,12 +100,15 @@ def pair_sources(db: Any, team_id: str, pairs: list[dict[str, Any]],
 
 def prepare(db: Any, team_id: str, question: str, *, default_system_prompt: str, retrieval: bool,
             thresholds: Thresholds, history: list[dict[str, str]] | None = None, k: int = 3,
-            permalink: Callable[[str, str], str | None] | None = None) -> Prepared:
+            permalink: Callable[[str, str], str | None] | None = None,
+            visible_in: str | None = None) -> Prepared:
     """Retrieve, decide the mode, cite; build the messages only when the model is to answer.
 
     Without retrieval there is nothing to verify or abstain on: the model answers (generated).
+    ``visible_in`` is the channel where the question was asked: retrieval, citations and the
+    verified mode use only pairs that may be seen there (None: only pairs visible anywhere).
     """
-    pairs = top_pairs(db, team_id, question, k=k) if retrieval else []
+    pairs = top_pairs(db, team_id, question, k=k, visible_in=visible_in) if retrieval else []
     decision = decide(question, pairs, thresholds) if retrieval else Decision(GENERATED, 0.0)
     if decision.pair is not None:
         approvers, at = approval(db, team_id, decision.pair["id"])

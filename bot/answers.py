@@ -150,6 +150,7 @@ class Answerer:
         prep = prepare(db, q.team_id, q.text, default_system_prompt=s.system_prompt,
                        retrieval=s.retrieval, history=self.history(client, q),
                        thresholds=Thresholds(s.answer_verify_score, s.answer_abstain_score),
+                       visible_in=q.channel,
                        permalink=lambda ch, mts: client.chat_getPermalink(channel=ch, message_ts=mts)["permalink"])
         model, version = served_name(live.name), live.version
         if not prep.decision.needs_model:  # verified (verbatim) or abstained: instant, no model call

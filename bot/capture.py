@@ -25,7 +25,7 @@ from bot.context import BotContext
 from bot.privacy import erase_residue_soon
 from bot.review import show_stale
 from bot.users import UserResolver
-from curation.channels import is_watched, upsert_channel
+from curation.channels import is_watched, note_channel_type, upsert_channel
 from curation.deletion import apply_delete
 from curation.event_ids import first_delivery, prune_events_seen  # first_delivery: re-exported
 from curation.messages import apply_edit, apply_reaction, link_reply, upsert_message
@@ -169,6 +169,7 @@ def handle_event(ctx: BotContext, body: dict[str, Any], *, bot_user_id: str | No
         channel = event.get("channel")
         if not channel or not isinstance(channel, str):
             return None
+        note_channel_type(db, team_id, channel, event.get("channel_type"))  # privacy stays current
         subtype = event.get("subtype")
         if subtype == "message_deleted":
             previous = event.get("previous_message")

@@ -16,9 +16,9 @@ from bot.backfill import SlackProgress, backfill_channel
 from bot.context import BotContext
 from bot.roles import has_role, refusal
 from bot.slash import SlashRequest
-from curation.channels import is_watched, set_watched
+from curation.channels import is_watched, set_visibility, set_watched, upsert_channel
 from curation.errors import CurationError
-from curation.store import audit, connect
+from curation.store import audit, connect, transaction
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +40,22 @@ def _admin(ctx: BotContext, req: SlashRequest, client: WebClient, respond,  # no
     return False
 
 
-def _channel_name(client: WebClient, channel: str) -> tuple[str | None, str | None]:
-    """The channel's name, and a hint when the bot is not (and cannot become) a member."""
+def _channel_info(client: WebClient, channel: str) -> tuple[dict, str | None]:
+    """The channel's ``conversations.info`` (empty when unreadable), and a hint when the bot is not
+    (and cannot become) a member."""
     try:
         info = client.conversations_info(channel=channel)["channel"]
     except SlackApiError as err:
-        return None, (f"I cannot see <#{channel}> ({err.response.get('error')}); invite me with "
-                      "`/invite @threadtune`.")
+        return {}, (f"I cannot see <#{channel}> ({err.response.get('error')}); invite me with "
+                    "`/invite @threadtune`.")
     if info.get("is_member") or info.get("is_im"):
-        return info.get("name"), None
+        return info, None
     try:
         client.conversations_join(channel=channel)
-        return info.get("name"), None
+        return info, None
     except SlackApiError:
-        return info.get("name"), ("I am not a member yet: invite me with `/invite @threadtune` so "
-                                  "that I receive its messages.")
+        return info, ("I am not a member yet: invite me with `/invite @threadtune` so "
+                      "that I receive its messages.")
 
 
 def watch(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
@@ -64,9 +65,12 @@ def watch(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> Non
     channel = _target(ctx, req, client)
     if not channel:
         return
-    name, hint = _channel_name(client, channel)
+    info, hint = _channel_info(client, channel)
     db = ctx.db()
-    set_watched(db, req.team_id, channel, True, req.user_id, name=name)
+    private = (bool(info.get("is_private") or info.get("is_group") or info.get("is_im")
+                    or info.get("is_mpim")) if info else None)  # its real privacy, when Slack says
+    set_watched(db, req.team_id, channel, True, req.user_id, name=info.get("name"), is_private=private,
+                is_im=bool(info.get("is_im") or info.get("is_mpim")) if info else None)
     audit(db, req.team_id, req.user_id, "watch", channel, via="slack")
     respond(f":eyes: Watching <#{channel}>: new messages, edits and deletions are collected from now "
             f"on. `/threadtune backfill {DEFAULT_DAYS}` fetches the last {DEFAULT_DAYS} days."
@@ -178,9 +182,76 @@ def _run_backfill(ctx: BotContext, client: WebClient, team_id: str, channel: str
             _running.discard((team_id, channel))
 
 
+_SWITCHES = {"shared": ("shared", True), "unshared": ("shared", False),
+             "trainable": ("trainable", True), "untrainable": ("trainable", False)}
+
+
+def visibility(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
+    """Who may see pairs from this channel: `/threadtune visibility [#channel] [shared|unshared]
+    [trainable|untrainable]` (changes: admins)."""
+    words = [w.lower() for w in req.args if not (w.startswith("<#") or parse_channel(w))]
+    unknown = [w for w in words if w not in _SWITCHES]
+    if unknown:
+        respond(f":warning: `{unknown[0][:40]}` is not one of shared, unshared, trainable, untrainable.")
+        return
+    channel = _target(req, respond)
+    if not channel:
+        return
+    db = ctx.db()
+    flags = dict(_SWITCHES[w] for w in words)
+    if flags:
+        if not _admin(ctx, req, client, respond, "change who may see a channel's pairs"):
+            return
+        set_visibility(db, req.team_id, channel, **flags)
+        audit(db, req.team_id, req.user_id, "visibility", channel, detail=flags, via="slack")
+    row = db.execute("select is_private, is_im, shared, trainable from channels where team_id = ? "
+                     "and id = ?", [req.team_id, channel]).fetchone()
+    if row is None:
+        respond(f"<#{channel}> is not known yet; `/threadtune watch` it first.")
+        return
+    respond(visibility_text(channel, *row))
+
+
+def visibility_text(channel: str, private: int, im: int, shared: int, trainable: int) -> str:
+    """What ``/threadtune visibility`` says about a channel."""
+    if not (private or im):
+        return (f"<#{channel}> is public: its pairs may answer anywhere in the workspace and go into "
+                "datasets.")
+    where = ("anywhere (an admin shared it)" if shared else f"only in <#{channel}>")
+    train = ("go into datasets (an admin marked it trainable: a trained model may repeat them "
+             "anywhere)" if trainable else "stay out of datasets")
+    return f"<#{channel}> is private: its pairs answer {where} and {train}."
+
+
 #: /threadtune <name> handlers of this module.
-SUBCOMMANDS = {"watch": watch, "unwatch": unwatch, "channels": channels, "backfill": backfill}
+SUBCOMMANDS = {"watch": watch, "unwatch": unwatch, "channels": channels, "backfill": backfill,
+               "visibility": visibility}
+
+#: Events that tell a channel's name and privacy: (is_private, where the channel id is).
+CHANNEL_EVENTS = {"channel_created": False, "channel_rename": False, "channel_unarchive": False,
+                  "group_rename": True, "group_open": True, "group_unarchive": True}
 
 
 def register(app, ctx: BotContext) -> None:
-    """Channels has only slash subcommands."""
+    """Keep channel names and privacy current from ``channel_*`` and ``group_*`` events."""
+    for kind, private in CHANNEL_EVENTS.items():
+        app.event(kind)(_channel_event(ctx, private))
+
+
+def _channel_event(ctx: BotContext, private: bool):  # noqa: ANN202
+    def on_channel_event(body, event, ack):  # noqa: ANN001
+        ack()
+        channel = event.get("channel")
+        channel_id = channel.get("id") if isinstance(channel, dict) else channel
+        name = channel.get("name") if isinstance(channel, dict) else None
+        team_id = body.get("team_id")
+        if not isinstance(channel_id, str) or not channel_id or not isinstance(team_id, str):
+            return
+        db = ctx.db()
+        with transaction(db):
+            known = db.execute("select 1 from channels where team_id = ? and id = ?",
+                               [team_id, channel_id]).fetchone()
+            if known or not private:
+                upsert_channel(db, team_id, channel_id, name if isinstance(name, str) else None,
+                               is_private=private, is_im=False)
+    return on_channel_event

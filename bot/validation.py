@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 #: long pastes and exports can carry more, so leave room).
 MAX_TEXT = 200_000
 _ID_FIELDS = ("team_id", "api_app_id", "event_id")
+_CHANNEL_OBJECT_NAMES = frozenset({"channel_created", "channel_rename", "group_rename"})
 
 
 def problems(body: Any) -> list[str]:
@@ -44,6 +45,9 @@ def problems(body: Any) -> list[str]:
         if not isinstance(event.get("type"), str):
             found.append("event without a type")
         for key in ("channel", "user", "ts", "thread_ts", "subtype"):
+            if (key == "channel" and isinstance(event.get(key), dict)
+                    and str(event.get("type")) in _CHANNEL_OBJECT_NAMES):
+                continue  # channel_rename and friends carry the channel object
             if key in event and event[key] is not None and not isinstance(event[key], str):
                 found.append(f"event.{key} is not a string")
         text = event.get("text")

@@ -4,7 +4,9 @@
   creating a dataset twice from the same approved pairs gives the same version back.
 - The train/eval split is deterministic: a hash of the normalised question decides it. Variants
   (other phrasings of an approved pair, with the pair's answer) always go to eval.
-- Stale pairs (a source was deleted or forgotten) are left out. A version that held text erased
+- Stale pairs (a source was deleted or forgotten) are left out, and so are pairs from a private
+  channel or a DM unless an admin marked that channel trainable (:mod:`curation.visibility`): a
+  model repeats what it learned wherever it answers. A version that held text erased
   later is superseded (:mod:`curation.erasure`): its items are redacted, the files it was written
   to (:func:`record_export`) removed, and it can no longer be exported or trained on.
 - Export formats: ``openai`` (``{"messages": [...]}``, which TRL's SFTTrainer loads as is),
@@ -30,6 +32,7 @@ from curation.dataset_lookup import resolve_dataset
 from curation.errors import CurationError, ImportFormatError
 from curation.review import approve_imported
 from curation.store import audit, dumps, loads, now, transaction
+from curation.visibility import trainable_sql
 
 FORMATS = ("openai", "sharegpt", "alpaca")
 SPLITS = ("train", "eval", "all")
@@ -84,15 +87,15 @@ def create_dataset(db: Database, team_id: str, *, created_by: str = "cli",
     """
     with transaction(db):
         pairs = list(db.query(
-            "select id, question, answer from candidates where team_id = ? and status = 'approved' "
-            "and stale = 0 order by id", [team_id]))
+            "select id, question, answer from candidates c where team_id = ? and status = 'approved' "
+            f"and stale = 0 and {trainable_sql('c')} order by id", [team_id]))
         if not pairs:
             raise CurationError(f"team {team_id} has no approved pairs; approve some with "
                                 "`threadtune review approve ID` first")
         variants = list(db.query(
             "select v.id, v.question, p.answer from candidates v join candidates p on p.id = v.variant_of "
             "where v.team_id = ? and v.status = 'variant' and v.stale = 0 and p.status = 'approved' "
-            "and p.stale = 0 order by v.id", [team_id]))
+            f"and p.stale = 0 and {trainable_sql('v')} and {trainable_sql('p')} order by v.id", [team_id]))
         items = plan_items(pairs, variants, eval_percent)
         digest = content_hash(team_id, system_prompt, items)
         existing = list(db.query("select * from datasets where id = ?", [digest]))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from curation.visibility import visible_sql
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 #: Words too common to help ranking (FTS5's porter tokenizer keeps them).
 _STOP = frozenset(
@@ -25,8 +27,14 @@ def fts_query(question: str) -> str:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
 
 
-def top_pairs(db: Any, team_id: str, question: str, k: int = 3) -> list[dict[str, Any]]:
+def top_pairs(db: Any, team_id: str, question: str, k: int = 3, *,
+              visible_in: str | None = None) -> list[dict[str, Any]]:
     """The ``k`` approved pairs of ``team_id`` that best match ``question`` (BM25), best first.
+
+    Only pairs that may be seen in ``visible_in``, the channel where the question was asked
+    (:mod:`curation.visibility`): a pair from a private channel or a DM answers only there, unless
+    an admin shared the channel. ``None`` (no channel: the CLI, evaluation) means pairs that may
+    answer anywhere.
 
     Each is ``{"id", "question", "answer", "bm25"}`` (``bm25``: FTS5's score, lower is better).
     Empty when nothing matches. Stale pairs (whose source
@@ -38,7 +46,7 @@ def top_pairs(db: Any, team_id: str, question: str, k: int = 3) -> list[dict[str
     rows = db.execute(
         "select c.id, c.question, c.answer, bm25(candidates_fts) from candidates_fts f join candidates c on c.rowid = f.rowid "
         "where candidates_fts match ? and c.team_id = ? and c.status = 'approved' and c.stale = 0 "
-        "order by bm25(candidates_fts) limit ?",
-        [match, team_id, k],
+        f"and {visible_sql('c')} order by bm25(candidates_fts) limit ?",
+        [match, team_id, visible_in, k],
     ).fetchall()
     return [{"id": r[0], "question": r[1], "answer": r[2], "bm25": r[3]} for r in rows]

@@ -20,6 +20,10 @@ def add_thread(db, channel_id: str, root_ts: str, root: tuple[str, str],
                team_id: str = TEAM) -> str:
     """A root message ``(user, text)`` and replies ``(user, text[, extra columns])``; returns root ts."""
     at = now()
+    # a watched public channel, as capture and import store it (a source in an unknown channel
+    # counts as private: curation.visibility)
+    db.execute("insert or ignore into channels (team_id, id, name, watched, is_private, is_im, "
+               "created_at) values (?, ?, ?, 1, 0, 0, ?)", [team_id, channel_id, channel_id, at])
     base = {"team_id": team_id, "channel_id": channel_id, "source": "event", "created_at": at,
             "updated_at": at, "deleted": 0, "answered": 0}
     db["messages"].upsert({**base, "ts": root_ts, "thread_ts": root_ts, "user_id": root[0],

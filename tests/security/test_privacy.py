@@ -16,6 +16,7 @@ TEAM = "T0FAKE"
 
 def seed_thread(db, user="U0ALICE", helper="U0BOB", ts="1700000000.000100"):
     reply_ts = "1700000100.000100"
+    db["channels"].insert({"team_id": TEAM, "id": "C1", "name": "help", "is_private": 0}, ignore=True)
     db["users"].insert_all([{"team_id": TEAM, "id": user, "name": "alice", "real_name": "Alice A"},
                             {"team_id": TEAM, "id": helper, "name": "bob", "real_name": "Bob B"}])
     db["messages"].insert_all([

@@ -36,7 +36,9 @@ def watch(db, channel: str = WATCHED, team_id: str = "T0FAKE") -> None:
 
 def approve_pair(db, question: str, answer: str, *, team_id: str = "T0FAKE",
                  permalink: str | None = "https://fake.slack.com/archives/C0SUPPORT/p1700000000000100") -> int:
-    """An approved pair with one Slack source, written straight into the store."""
+    """An approved pair with one Slack source (in a public channel), written straight into the store."""
+    db.execute("insert or ignore into channels (team_id, id, name, is_private) values (?, ?, 'support', 0)",
+               [team_id, WATCHED])
     cid = db["candidates"].insert({"team_id": team_id, "question": question, "answer": answer,
                                    "status": "approved", "origin": "manual",
                                    "dedup_key": f"k-{question}", "created_at": "2026-01-01"}).last_pk

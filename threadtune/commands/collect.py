@@ -113,6 +113,29 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @user_errors
+    def visibility(
+        channel: str = typer.Argument(..., help="Channel id (C…)."),
+        shared: Optional[bool] = typer.Option(None, "--shared/--unshared", help="A private channel's "
+                                              "pairs may answer anywhere (default: only there)."),
+        trainable: Optional[bool] = typer.Option(None, "--trainable/--untrainable", help="A private "
+                                                 "channel's pairs go into datasets (default: no)."),
+    ) -> None:
+        """Show or set who may see a channel's pairs: shared (answers anywhere), trainable (datasets)."""
+        from bot.channels import visibility_text
+        from curation.channels import set_visibility
+        from curation.store import audit
+
+        s = settings()
+        db = open_db(s)
+        row = set_visibility(db, s.team_id, channel, shared=shared, trainable=trainable)
+        if shared is not None or trainable is not None:
+            audit(db, s.team_id, CLI_ACTOR, "visibility", channel, via="cli",
+                  detail={k: v for k, v in (("shared", shared), ("trainable", trainable)) if v is not None})
+        text = visibility_text(channel, row["is_private"], row["is_im"], row["shared"], row["trainable"])
+        console.print(text.replace(f"<#{channel}>", channel), highlight=False)
+
+    @app.command()
+    @user_errors
     def channels(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """List the watched channels with message and thread counts."""
         from bot.channels import watched_channels
