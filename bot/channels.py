@@ -189,14 +189,12 @@ _SWITCHES = {"shared": ("shared", True), "unshared": ("shared", False),
 def visibility(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
     """Who may see pairs from this channel: `/threadtune visibility [#channel] [shared|unshared]
     [trainable|untrainable]` (changes: admins)."""
-    words = [w.lower() for w in req.args if not (w.startswith("<#") or parse_channel(w))]
+    words = [w.lower() for w in req.args if not mentions.is_channel_ref(w)]
     unknown = [w for w in words if w not in _SWITCHES]
     if unknown:
         respond(f":warning: `{unknown[0][:40]}` is not one of shared, unshared, trainable, untrainable.")
         return
-    channel = _target(req, respond)
-    if not channel:
-        return
+    channel = _target(ctx, req, client)
     db = ctx.db()
     flags = dict(_SWITCHES[w] for w in words)
     if flags:

@@ -12,7 +12,8 @@ from curation.visibility import describe
 from tests.conftest import ADMIN, MEMBER
 from tests.fakes.wait import eventually
 from tests.serving.conftest import WATCHED, approve_pair, watch
-from tests.serving.conftest import answer_bot, answer_bot_factory, answer_settings, fake_llm  # noqa: F401 (fixtures)
+from tests.serving.conftest import (answer_bot, answer_bot_factory, answer_settings,  # noqa: F401
+                                    fake_llm)  # fixtures of the answer flow
 from tests.serving.test_answers_flow import _text, final_update, mention
 
 T = "T0FAKE"
@@ -70,6 +71,7 @@ def test_an_ask_in_a_public_channel_gets_no_private_pair_badge_or_link(answer_bo
 
 
 def test_the_same_ask_in_the_private_channel_is_answered_from_its_pair(answer_bot, fake_slack, fake_llm, db):
+    fake_slack.add_channel(PRIVATE, "finance-ops", is_private=True, is_channel=False, is_group=True)
     private_pair(db)
     mention(answer_bot, Q, "1700000100.000100", channel=PRIVATE)
     body = _text(final_update(fake_slack))
