@@ -13,17 +13,19 @@ T = TypeVar("T")
 INTERVAL_S = 0.02
 
 
-def eventually(condition: Callable[[], T], timeout: float = 10.0, *, what: str = "the condition",
-               interval: float = INTERVAL_S) -> T:
+def eventually(condition: Callable[[], T], timeout: float = 10.0, *,
+               what: str | Callable[[], object] = "the condition", interval: float = INTERVAL_S) -> T:
     """Call ``condition`` until it returns something truthy and return that; AssertionError naming
-    ``what`` (and the last value seen) after ``timeout`` seconds."""
+    ``what`` (and the last value seen) after ``timeout`` seconds. ``what`` may be a callable, called
+    only on failure, to describe the state then (which files still hold a token …)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last value: {value!r})")
+            described = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {described} (last value: {value!r})")
         time.sleep(interval)
 
 

@@ -19,6 +19,12 @@ def test_eventually_names_what_it_waited_for_and_the_last_value():
         eventually(lambda: [], 0.1, what="the answer")
 
 
+def test_eventually_can_describe_the_state_at_the_timeout():
+    state = {"left": ["a.db"]}
+    with pytest.raises(AssertionError, match=r"waiting for \['a.db'\] to go"):
+        eventually(lambda: not state["left"], 0.05, what=lambda: f"{state['left']} to go")
+
+
 def test_stays_fails_as_soon_as_the_condition_breaks():
     box = {"posted": 0}
     threading.Timer(0.05, lambda: box.update(posted=1)).start()

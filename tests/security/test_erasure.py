@@ -6,7 +6,6 @@ no byte of the ``.db``, the ``-wal`` or anything else in the data dir."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from curation.candidates import add_candidate
@@ -18,6 +17,7 @@ from curation.erasure import erase_document, erase_residue
 from curation.review import approve
 from curation.store import now
 from tests.conftest import ADMIN
+from tests.fakes.wait import eventually
 
 T = "T0FAKE"
 # Tokens that share no four-letter prefix with each other or with English words, and end in a
@@ -38,15 +38,6 @@ def holders(data_dir: Path, token: str) -> list[str]:
             if any(n in data for n in needles):
                 found.append(path.name)
     return found
-
-
-def eventually(condition, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def react(bot, ts: str) -> None:
@@ -118,8 +109,8 @@ def test_erased_text_is_in_no_byte_of_the_data_dir(bot, fake_slack, db, settings
     erase_document(db, T, doc["id"], actor=ADMIN)
     erase_residue(db)
 
-    left = eventually(lambda: not any(holders(data_dir, t) for t in TOKENS.values()))
-    assert left, {path: holders(data_dir, t) for path, t in TOKENS.items() if holders(data_dir, t)}
+    eventually(lambda: not any(holders(data_dir, t) for t in TOKENS.values()),
+               what=lambda: {path: holders(data_dir, t) for path, t in TOKENS.items() if holders(data_dir, t)})
     assert "threadtune.db" in holders(data_dir, KEEP)
     assert not export.exists()
     superseded = db.execute("select superseded_at from datasets where id = ?", [ds["id"]]).fetchone()[0]
