@@ -14,6 +14,7 @@ from tests.conftest import ADMIN, MEMBER, REVIEWER
 from tests.fakes.wait import stays
 from tests.training.conftest import TEAM, add_dataset, toy_pairs
 from training import worker
+from training.evaluate import SYSTEMS
 from training.notify import SlackNotifier
 
 
@@ -135,7 +136,7 @@ def test_an_eval_queued_from_slack_ends_with_the_scores_and_the_chart(bot, train
                                                                     j["slack_ts"]))
     job = worker.run_one(db, ctx)
     assert job["status"] == "done", job["error"]
-    assert set(job["result"]["systems"]) == {"base", "base+retrieval", "tuned", "tuned+retrieval"}
+    assert set(job["result"]["systems"]) == set(SYSTEMS)  # the bot's own prompt among them
     assert "#1 eval done" in fake_slack.calls_for("chat.update")[-1].params["text"]
     complete = fake_slack.calls_for("files.completeUploadExternal")[-1].params
     assert complete["channel_id"] == "C0OPS" and json.loads(complete["files"])[0]["title"].endswith(".png")
