@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.training.conftest import TEAM, add_dataset, toy_pairs
-from curation.dataset_lookup import resolve_dataset
 from curation.errors import NotFound
+from tests.training.conftest import TEAM, add_dataset, toy_pairs
 from training.data import load_dataset_messages, pair_of
 from training.errors import DatasetError
 
@@ -32,32 +31,11 @@ def test_variants_go_to_the_eval_split(store_with_dataset):
     assert pair_of(evals[-1])[0] == "restart svc 11 how?"
 
 
-def test_a_version_is_found_by_name_number_hash_prefix_and_latest(db):
-    first = add_dataset(db, toy_pairs(3), name="v1", version=1)
-    second = add_dataset(db, toy_pairs(4), name="v2", version=2)
-    assert resolve_dataset(db, TEAM, "v1")["id"] == first
-    assert resolve_dataset(db, TEAM, "2")["id"] == second
-    assert resolve_dataset(db, TEAM, first)["id"] == first
-    assert resolve_dataset(db, TEAM, second[:8])["id"] == second
-    assert resolve_dataset(db, TEAM, "latest")["id"] == second
-    assert resolve_dataset(db, TEAM, None)["id"] == second
-
-
 def test_an_unknown_version_lists_the_known_ones(db):
+    """Versions are named as curation.dataset_lookup reads them (tests/curation/test_dataset_lookup.py)."""
     add_dataset(db, toy_pairs(3))
     with pytest.raises(NotFound, match="'v9' not found.*known versions: v1"):
         load_dataset_messages(db, TEAM, "v9")
-
-
-def test_no_dataset_at_all_says_how_to_make_one(db):
-    with pytest.raises(NotFound, match="dataset create"):
-        load_dataset_messages(db, TEAM, "latest")
-
-
-def test_another_teams_dataset_is_invisible(db):
-    add_dataset(db, toy_pairs(3), team_id="T0OTHER")
-    with pytest.raises(NotFound):
-        resolve_dataset(db, TEAM, "v1")
 
 
 def test_an_empty_train_split_is_refused(db):
