@@ -1,15 +1,17 @@
-"""Curation throughput: extract from real support threads against the embedded server with 4
-requests in flight vs 1, in one run, on the same server and the same threads.
+"""Curation on real threads, side by side: each backend (vLLM, `transformers serve`) and each
+number of sources in flight runs the product's curate over the same threads, in one run.
 
-Threads come from ``../shared/data/julialang-slack`` (helpdesk, short answered threads first),
-imported into a temporary store through the Slack-export importer. Each concurrency level runs on
-its own copy of that store, so both do exactly the same work.
+Threads come from ``../shared/data/julialang-slack`` (helpdesk: the first threads with replies,
+whatever their length, unless ``--max-chars``), imported into a temporary store through the
+Slack-export importer. Each (backend, concurrency) runs on its own copy of that store, so all do
+exactly the same work. The servers are started by curation's own :func:`llm_session`.
 
-    python bench/curate.py [--threads 40] [--max-tokens 64] [--base-url URL --model NAME]
-                           [--continuous-batching]
+    python bench/curate.py [--threads 40] [--backends vllm,embedded] [--concurrency 1,4]
+                           [--max-tokens 384] [--max-chars N]
 
-``--base-url`` measures an already-running OpenAI-compatible server (vLLM …) instead of starting
-``transformers serve``. Last line: JSON with pairs/s and requests/s for both, and the ratios.
+Per run: wall seconds, sources, pairs, LLM replies, the share that parsed, replies cut off
+looping. Last line: JSON with every run and the ratios (vLLM vs embedded at the same concurrency,
+4 in flight vs 1 on the same backend).
 """
 
 from __future__ import annotations
@@ -29,14 +31,16 @@ DATA = ROOT.parent / "shared" / "data" / "julialang-slack"
 TEAM = "T0BENCH"
 
 
-def mini_export(dest: Path, n_threads: int, max_chars: int = 1500) -> Path:
-    """An export folder with the first ``n_threads`` short helpdesk threads that have replies."""
+def mini_export(dest: Path, n_threads: int, max_chars: int | None = None) -> Path:
+    """An export folder with the first ``n_threads`` helpdesk threads that have replies (up to
+    ``max_chars`` characters each when given)."""
     threads: dict[str, list[dict]] = defaultdict(list)
     for day in sorted((DATA / "helpdesk").glob("*.json")):
         for m in json.loads(day.read_text()):
             threads[m.get("thread_ts", m["ts"])].append(m)
     chosen = [msgs for msgs in threads.values()
-              if len(msgs) >= 2 and sum(len(m.get("text", "")) for m in msgs) <= max_chars][:n_threads]
+              if len(msgs) >= 2 and (max_chars is None or sum(len(m.get("text", "")) for m in msgs) <= max_chars)
+              ][:n_threads]
     (dest / "helpdesk").mkdir(parents=True)
     channels = [c for c in json.loads((DATA / "channels.json").read_text()) if c["name"] == "helpdesk"]
     (dest / "channels.json").write_text(json.dumps(channels))
@@ -45,79 +49,73 @@ def mini_export(dest: Path, n_threads: int, max_chars: int = 1500) -> Path:
     return dest
 
 
-def run(db_path: Path, llm, concurrency: int) -> dict[str, float]:
+def run(db_path: Path, llm, concurrency: int, label: str) -> dict[str, float]:
     from curation.curate import curate
     from curation.store import connect
 
     db = connect(db_path)
-    calls_before = llm.calls
     start = time.perf_counter()
     report = curate(db, TEAM, llm, concurrency=concurrency)
     seconds = time.perf_counter() - start
     db.close()
     pairs = sum(report.candidates.values()) + report.duplicates
-    requests = llm.calls - calls_before
-    print(f"concurrency {concurrency}: {report.summary()} — {pairs} pairs, {requests} requests "
-          f"in {seconds:.1f} s", flush=True)
-    return {"seconds": round(seconds, 2), "pairs": pairs, "requests": requests,
-            "pairs_per_s": round(pairs / seconds, 3), "requests_per_s": round(requests / seconds, 3)}
+    print(f"{label} concurrency {concurrency}: {report.summary()} — {pairs} pairs in {seconds:.1f} s",
+          flush=True)
+    return {"seconds": round(seconds, 1), "sources": sum(report.sources.values()), "pairs": pairs,
+            "replies": report.replies, "parse_rate": report.parse_rate, "cut_looping": report.cut,
+            "llm_errors": len(report.llm_errors)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=40)
-    ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--base-url", default=None, help="an already-running OpenAI-compatible server")
-    ap.add_argument("--model", default=None, help="model name on --base-url")
+    ap.add_argument("--backends", default="vllm,embedded", help="comma-separated: vllm, embedded")
+    ap.add_argument("--concurrency", default="1,4", help="sources in flight, comma-separated")
+    ap.add_argument("--max-tokens", type=int, default=384, help="token budget of one extraction reply")
+    ap.add_argument("--max-chars", type=int, default=None, help="only threads up to this many characters")
     ap.add_argument("--models-dir", type=Path, default=None, help="where the embedded model is converted")
-    ap.add_argument("--continuous-batching", action="store_true",
-                    help="start transformers serve with continuous batching")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA} is absent: this bench reads the shared Julia Slack export")
 
-    import openai
-
-    from curation.extract import LLM
+    from curation.curate import LLMConfig, llm_session
     from curation.slack_export import import_export
     from curation.store import connect
+    from serving.models import resolve
 
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    levels = [int(c) for c in args.concurrency.split(",")]
+    results: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         base = tmp / "base.db"
         db = connect(base)
-        import_export(db, mini_export(tmp / "export", args.threads), TEAM)
+        import_export(db, mini_export(tmp / "export", args.threads, args.max_chars), TEAM)
         db.close()
-        for c in (1, 4):
-            shutil.copy(base, tmp / f"c{c}.db")
+        model = resolve("embedded", args.models_dir or (tmp / "models")).path
+        for backend in backends:
+            cfg = LLMConfig(base_model=model, backend=backend, max_tokens=args.max_tokens, log_dir=tmp)
+            started = time.perf_counter()
+            with llm_session(cfg) as llm:
+                print(f"{backend}: server up in {time.perf_counter() - started:.0f} s", flush=True)
+                results[backend] = {}
+                for c in levels:
+                    shutil.copy(base, tmp / f"{backend}-{c}.db")
+                    results[backend][str(c)] = run(tmp / f"{backend}-{c}.db", llm, c, backend)
 
-        def measure(client, model: str) -> dict[str, dict[str, float]]:
-            llm = LLM(client, model, max_tokens=args.max_tokens, max_attempts=1)
-            return {str(c): run(tmp / f"c{c}.db", llm, c) for c in (1, 4)}
+    def ratio(a: dict | None, b: dict | None) -> float | None:
+        if not a or not b or not b["seconds"]:
+            return None
+        return round(b["seconds"] / a["seconds"], 2)  # speed-up of a over b
 
-        if args.base_url:
-            client = openai.OpenAI(base_url=args.base_url, api_key="threadtune", max_retries=0, timeout=600)
-            results = measure(client, args.model or client.models.list().data[0].id)
-        else:
-            from serving.embedded import EmbeddedServer
-            from serving.models import resolve
-
-            models_dir = args.models_dir or (tmp / "models")
-            model = resolve("embedded", models_dir).path
-            with EmbeddedServer(model, name="curation", continuous_batching=args.continuous_batching) as server:
-                client = openai.OpenAI(base_url=server.base_url, api_key="threadtune", max_retries=0, timeout=600)
-                results = measure(client, server.model)
-
-    one, four = results["1"], results["4"]
-    print(json.dumps({
-        "threads": args.threads, "max_tokens": args.max_tokens,
-        "pairs_per_s_1": one["pairs_per_s"], "pairs_per_s_4": four["pairs_per_s"],
-        "pairs_ratio_4_vs_1": round(four["pairs_per_s"] / one["pairs_per_s"], 2) if one["pairs_per_s"] else None,
-        "requests_per_s_1": one["requests_per_s"], "requests_per_s_4": four["requests_per_s"],
-        "requests_ratio_4_vs_1": round(four["requests_per_s"] / one["requests_per_s"], 2)
-        if one["requests_per_s"] else None,
-        "seconds_1": one["seconds"], "seconds_4": four["seconds"],
-    }))
+    out: dict = {"threads": args.threads, "max_tokens": args.max_tokens, "runs": results}
+    if "vllm" in results and "embedded" in results:
+        out["speedup_vllm_vs_embedded"] = {c: ratio(results["vllm"].get(c), results["embedded"].get(c))
+                                           for c in map(str, levels)}
+    for backend, runs in results.items():
+        if "1" in runs and "4" in runs:
+            out[f"speedup_4_vs_1_{backend}"] = ratio(runs["4"], runs["1"])
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -1,31 +1,41 @@
-"""Throughput of the embedded server: 16 chat requests, 8 concurrent vs sequential, in one run.
+"""Serving throughput, side by side in one run, through threadtune's own client.
 
-    python bench/serve.py [--model DIR] [--requests 16] [--concurrency 8] [--max-tokens 32]
-                          [--continuous-batching]
-    python bench/serve.py --vllm http://gpu-host:8000/v1 --adapter threadtune/v3 --merged merged-v3
+    python bench/serve.py [--backends embedded,vllm] [--requests 16] [--concurrency 8] [--max-tokens 64]
+    python bench/serve.py --adapter-vs-merged [--adapter DIR] [--levels 8,32]
 
-The second form measures a running vLLM server: the LoRA adapter vs the merged model, both at
-concurrency 32 (start vLLM with the adapter in --lora-modules and a second served model that is
-the merged copy, or run it twice). Last line: JSON.
+The first form starts each backend in turn (`transformers serve`, then vLLM from .venv-vllm) on
+the embedded SmolLM2 and sends the same prompts, one at a time and ``--concurrency`` in flight:
+requests/s, tokens/s, p50 and p99 latency, and vLLM's tokens/s over `transformers serve`'s at the
+same concurrency (goal: 2x at 8 in flight).
+
+The second form measures what serving a tuned model costs on vLLM: a LoRA adapter served unmerged
+(``--lora-modules``, hot-loadable) against the same adapter merged into the base and served as a
+plain model, at each of ``--levels`` in flight (goal: adapter at least 0.85x the merged tokens/s).
+Without ``--adapter`` a rank-16 LoRA over all linear layers is made with random weights (what
+it computes costs the same as a trained one). Every run ends with one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-QUESTIONS = [
+PROMPTS = [
     "How do I reset my password?", "Where do I find last month's invoice?", "How do I add a teammate?",
     "Why is the VPN slow?", "How do I export my data?", "What are the support hours?",
     "How do I change my billing email?", "Can I get a refund?",
+    "How do I install a package in Julia?", "What does a MethodError mean?",
+    "How do I plot two series on one chart?", "Why is my loop slow in a global scope?",
+    "How do I read a CSV file?", "How do I update all packages?", "What is multiple dispatch?",
+    "How do I time a function?",
 ]
 
 
@@ -33,72 +43,128 @@ def run(client, model: str, n: int, concurrency: int, max_tokens: int) -> dict:
     """``n`` chat requests with ``concurrency`` in flight; requests/s, tokens/s and latency."""
     def one(i: int) -> tuple[float, int]:
         t = time.perf_counter()
-        out = client.chat([{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}],
+        out = client.chat([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
                           max_tokens=max_tokens, model=model)
         return time.perf_counter() - t, out.completion_tokens
 
     started = time.perf_counter()
-    if concurrency == 1:
-        results = [one(i) for i in range(n)]
-    else:
-        with ThreadPoolExecutor(concurrency) as pool:
-            results = list(pool.map(one, range(n)))
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(one, range(n)))
     wall = time.perf_counter() - started
     lat = sorted(r[0] for r in results)
     tokens = sum(r[1] for r in results)
-    return {"requests": n, "concurrency": concurrency, "wall_s": round(wall, 3),
+    return {"requests": n, "concurrency": concurrency, "wall_s": round(wall, 2),
             "requests_per_s": round(n / wall, 3), "tokens_per_s": round(tokens / wall, 2),
-            "p50_s": round(statistics.median(lat), 3), "p99_s": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3)}
+            "p50_s": round(statistics.median(lat), 3),
+            "p99_s": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3)}
 
 
-def embedded(args: argparse.Namespace) -> dict:
-    from serving.client import ModelClient
-    from serving.embedded import EmbeddedServer
+def base_model(args: argparse.Namespace) -> Path:
     from serving.models import resolve
 
-    model_dir = Path(args.model) if args.model else resolve(
-        "embedded", Path(os.environ.get("THREADTUNE_DATA_DIR", Path.home() / ".threadtune")) / "models").path
-    with EmbeddedServer(model_dir, continuous_batching=args.continuous_batching) as server:
-        client = ModelClient(server.base_url, server.model, timeout=600, max_retries=0)
-        run(client, server.model, 2, 1, 4)  # warm-up
-        seq = run(client, server.model, args.requests, 1, args.max_tokens)
-        conc = run(client, server.model, args.requests, args.concurrency, args.max_tokens)
-    return {"backend": "embedded", "continuous_batching": args.continuous_batching,
-            "sequential": seq, "concurrent": conc,
-            "ratio_requests_per_s": round(conc["requests_per_s"] / seq["requests_per_s"], 2),
-            "ratio_tokens_per_s": round(conc["tokens_per_s"] / max(seq["tokens_per_s"], 1e-9), 2),
-            "goal_ratio": 2.0}
+    return Path(args.model) if args.model else resolve("embedded", args.models_dir).path
 
 
-def vllm(args: argparse.Namespace) -> dict:
+def start(kind: str, live, tmp: Path, *, continuous_batching: bool = False):
+    from serving.backend import make_backend
+
+    server = make_backend(kind, live, port=0, work_dir=tmp / f"{kind}-work", merged_dir=tmp / "merged",
+                          log_path=tmp / f"{kind}.log", continuous_batching=continuous_batching)
+    t = time.perf_counter()
+    server.start()
+    print(f"{kind}: up in {time.perf_counter() - t:.0f} s", flush=True)
+    return server
+
+
+def backends(args: argparse.Namespace, tmp: Path) -> dict:
+    from serving.backend import LiveModel
     from serving.client import ModelClient
 
-    client = ModelClient(args.vllm, args.adapter, timeout=600, max_retries=0)
-    run(client, args.adapter, 4, 4, 4)
-    adapter = run(client, args.adapter, args.requests, 32, args.max_tokens)
-    merged = run(client, args.merged, args.requests, 32, args.max_tokens)
-    return {"backend": "vllm", "adapter": adapter, "merged": merged,
-            "ratio_adapter_vs_merged_tokens_per_s": round(adapter["tokens_per_s"] / max(merged["tokens_per_s"], 1e-9), 3),
-            "goal_ratio": 0.85}
+    live = LiveModel(None, base_model(args))
+    out: dict = {"max_tokens": args.max_tokens, "embedded_continuous_batching": args.continuous_batching}
+    for kind in args.backends.split(","):
+        server = start(kind, live, tmp, continuous_batching=args.continuous_batching)
+        try:
+            client = ModelClient(server.base_url, server.model, timeout=900, max_retries=0)
+            run(client, server.model, 2, 2, 4)  # warm-up
+            out[kind] = {"sequential": run(client, server.model, args.requests, 1, args.max_tokens),
+                         "concurrent": run(client, server.model, args.requests, args.concurrency,
+                                           args.max_tokens)}
+            client.close()
+        finally:
+            server.stop()
+    if "vllm" in out and "embedded" in out:
+        for mode in ("sequential", "concurrent"):
+            out[f"vllm_vs_embedded_tokens_per_s_{mode}"] = round(
+                out["vllm"][mode]["tokens_per_s"] / max(out["embedded"][mode]["tokens_per_s"], 1e-9), 2)
+        out["goal_vllm_vs_embedded_at_concurrency"] = 2.0
+    return out
+
+
+def random_adapter(base: Path, out: Path, rank: int = 16) -> Path:
+    """A rank-``rank`` LoRA over every linear layer of ``base`` with random (non-zero) weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(base))
+    peft = get_peft_model(model, LoraConfig(
+        r=rank, lora_alpha=rank, init_lora_weights=False, task_type="CAUSAL_LM",
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
+    peft.save_pretrained(str(out))
+    return out
+
+
+def adapter_vs_merged(args: argparse.Namespace, tmp: Path) -> dict:
+    from serving.backend import LiveModel
+    from serving.client import ModelClient
+    from serving.embedded import merged_model
+
+    base = base_model(args)
+    adapter = Path(args.adapter) if args.adapter else random_adapter(base, tmp / "adapter")
+    merged = merged_model(base, adapter, tmp / "merged-model")
+    levels = [int(x) for x in args.levels.split(",")]
+    out: dict = {"max_tokens": args.max_tokens}
+    for label, live in (("adapter", LiveModel("v1", base, adapter)), ("merged", LiveModel(None, merged))):
+        server = start("vllm", live, tmp / label)
+        try:
+            client = ModelClient(server.base_url, server.model, timeout=900, max_retries=0)
+            run(client, server.model, 4, 4, 4)  # warm-up
+            out[label] = {str(c): run(client, server.model, max(args.requests, 2 * c), c, args.max_tokens)
+                          for c in levels}
+            client.close()
+        finally:
+            server.stop()
+    for c in map(str, levels):
+        out[f"adapter_vs_merged_tokens_per_s_{c}"] = round(
+            out["adapter"][c]["tokens_per_s"] / max(out["merged"][c]["tokens_per_s"], 1e-9), 3)
+    out["goal_adapter_vs_merged"] = 0.85
+    return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="HF model folder (default: the embedded SmolLM2, converted once)")
+    p.add_argument("--models-dir", type=Path, default=Path.home() / ".threadtune" / "models")
+    p.add_argument("--backends", default="embedded,vllm")
     p.add_argument("--requests", type=int, default=16)
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--max-tokens", type=int, default=32)
-    p.add_argument("--continuous-batching", action="store_true", help="transformers serve --continuous-batching")
-    p.add_argument("--vllm", help="base URL of a running vLLM server (…/v1)")
-    p.add_argument("--adapter", default="threadtune/v1", help="vLLM: the adapter's served name")
-    p.add_argument("--merged", default="threadtune/base", help="vLLM: the merged model's served name")
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--continuous-batching", action="store_true",
+                   help="embedded: transformers serve --continuous-batching (off in the product by default)")
+    p.add_argument("--adapter-vs-merged", action="store_true", help="vLLM: LoRA adapter vs merged model")
+    p.add_argument("--adapter", help="a LoRA adapter folder (default: a random rank-16 one)")
+    p.add_argument("--levels", default="8,32", help="requests in flight for --adapter-vs-merged")
     args = p.parse_args()
-    if args.vllm and args.requests == 16:
-        args.requests = 128
-    result = vllm(args) if args.vllm else embedded(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = adapter_vs_merged(args, Path(tmp)) if args.adapter_vs_merged else backends(args, Path(tmp))
     for key, value in result.items():
         if isinstance(value, dict):
-            print(f"{key:>12}: " + ", ".join(f"{k} {v}" for k, v in value.items()))
+            for mode, figures in value.items():
+                print(f"{key:>9} {mode:>10}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+        else:
+            print(f"{key}: {value}")
     print(json.dumps(result))
 
 

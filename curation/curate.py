@@ -7,10 +7,12 @@ goes through :func:`curation.candidates.add_candidate`. A source's candidates an
 ``curated_sources`` row are written in one transaction, so a run killed half-way leaves the store
 consistent and the rerun picks up where it stopped, with no duplicates.
 
-LLM calls run ``concurrency`` at a time on worker threads; SQLite writes stay on the caller's thread.
+LLM calls run ``concurrency`` sources at a time on worker threads (vLLM batches them; with
+``transformers serve`` they queue); SQLite writes stay on the caller's thread.
 
-With no ``llm_base_url`` setting, :func:`llm_session` serves the embedded model on loopback for the
-run and stops it afterwards.
+curation/ takes plain values (:class:`LLMConfig`), not the app's Settings. With no endpoint URL,
+:func:`llm_session` serves the base model on loopback for the run (vLLM when its environment is
+present, else ``transformers serve``) and stops it afterwards.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
@@ -37,9 +40,10 @@ from curation.rows import VALID_TS_SQL, valid_ts
 from curation.split import split_markdown, split_transcript
 from curation.store import now, transaction
 from curation.transcript import build_transcript, channel_names, display_names, render_text
+from serving.errors import ServingError
 
 if TYPE_CHECKING:
-    from threadtune.settings import Settings
+    from serving.client import ModelClient
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +93,29 @@ class CurateReport:
     duplicates: int = 0
     llm_errors: list[str] = field(default_factory=list)
     bad_rows: int = 0  # stored messages with a malformed ts, left out (never a reason to stop)
+    replies: int = 0  # LLM replies received
+    parsed: int = 0  # of which held the JSON asked for
+    cut: int = 0  # replies cut off because the model looped
+
+    @property
+    def parse_rate(self) -> float | None:
+        """Share of LLM replies that parsed (None without any reply)."""
+        return round(self.parsed / self.replies, 3) if self.replies else None
 
     def as_dict(self) -> dict[str, Any]:
         return {"sources": dict(self.sources), "skipped": self.skipped,
                 "waiting_for_llm": self.waiting_for_llm, "chunks": self.chunks,
                 "candidates": dict(self.candidates), "duplicates": self.duplicates,
-                "llm_errors": len(self.llm_errors), "bad_rows": self.bad_rows}
+                "llm_errors": len(self.llm_errors), "bad_rows": self.bad_rows, "llm_replies": self.replies,
+                "parse_rate": self.parse_rate, "cut_looping": self.cut}
 
     def summary(self) -> str:
         read = ", ".join(f"{n} {k}s" for k, n in sorted(self.sources.items())) or "nothing new"
         made = ", ".join(f"{n} {s}" for s, n in sorted(self.candidates.items())) or "no candidates"
         errors = f"; {len(self.llm_errors)} LLM errors" if self.llm_errors else ""
+        if self.replies:
+            errors += f"; {self.parsed}/{self.replies} LLM replies parsed" + (
+                f" ({self.cut} cut off looping)" if self.cut else "")
         waiting = (f"; {self.waiting_for_llm} announcements/documents wait for a run with an LLM"
                    if self.waiting_for_llm else "")
         bad = (f"; {self.bad_rows} stored messages with a malformed ts left out"
@@ -284,68 +300,116 @@ def curate(db: Database, team_id: str, llm: LLM | None, *, answered_reaction: st
     total = len(sources)
     if progress:
         progress(0, total, "starting")
+    before = (llm.replies, llm.parsed, llm.cut) if llm else (0, 0, 0)
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="curate") as pool:
         futures = [pool.submit(propose, s, llm) for s in sources]
-        for done, (source, future) in enumerate(zip(sources, futures, strict=True), start=1):
-            proposals, errors, chunks = future.result()
-            report.sources[source.kind] += 1
-            report.chunks += chunks
-            report.llm_errors += errors
-            _store(db, team_id, source, proposals, report, with_llm=llm is not None)
-            if progress:
-                progress(done, total, f"{source.kind} {source.key}")
+        try:
+            for done, (source, future) in enumerate(zip(sources, futures, strict=True), start=1):
+                proposals, errors, chunks = future.result()
+                report.sources[source.kind] += 1
+                report.chunks += chunks
+                report.llm_errors += errors
+                _store(db, team_id, source, proposals, report, with_llm=llm is not None)
+                if progress:
+                    progress(done, total, f"{source.kind} {source.key}")
+        finally:
+            for future in futures:  # Ctrl-C or a failed write: what has not started never starts
+                future.cancel()
+            if llm is not None:
+                report.replies += llm.replies - before[0]
+                report.parsed += llm.parsed - before[1]
+                report.cut += llm.cut - before[2]
     return report
 
 
 # --- the LLM for a run -----------------------------------------------------------------------
 
 
-@contextmanager
-def llm_session(settings: Settings, *, max_tokens: int = 512, max_attempts: int = 3,
-                continuous_batching: bool = False) -> Iterator[LLM]:
-    """The curation LLM: the endpoint of ``settings.llm_base_url``, or the embedded model served on
-    loopback for the duration of the ``with`` block (started here, stopped on exit)."""
-    import openai
+@dataclass(frozen=True)
+class LLMConfig:
+    """Where the curation model comes from, as plain values (the CLI builds it from Settings).
 
-    if settings.llm_base_url:
-        client = openai.OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "threadtune",
-                               timeout=300, max_retries=1)
-        model = settings.llm_model
-        if not model:
-            try:
-                model = client.models.list().data[0].id
-            except Exception as err:  # noqa: BLE001 (any failure means: tell the user what to set)
-                raise CurationError(
-                    f"cannot list models at {settings.llm_base_url} ({err}); set THREADTUNE_LLM_MODEL"
-                ) from None
+    ``base_url`` set: that OpenAI-compatible endpoint (``model`` unset: the first it lists).
+    Unset: ``base_model`` (a plain HF folder) served on loopback for the run by ``backend``
+    (``auto``: vLLM when its environment is present, else ``transformers serve``).
+    """
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    base_model: Path | None = None
+    backend: str = "auto"
+    vllm_python: Path | None = None
+    cpu_kvcache_gib: int = 1
+    #: Token budget of one extraction reply.
+    max_tokens: int = 384
+    #: Seconds one reply may take.
+    timeout_s: float = 600.0
+    #: Where a server started for the run writes its log.
+    log_dir: Path | None = None
+
+
+#: Sources in flight at once when the run starts a vLLM server (it batches them).
+VLLM_CONCURRENCY = 4
+
+
+def _client(base_url: str, model: str, cfg: LLMConfig, api_key: str | None = None) -> ModelClient:
+    from serving.client import ModelClient
+
+    return ModelClient(base_url, model, api_key=api_key, timeout=cfg.timeout_s, max_retries=1)
+
+
+@contextmanager
+def llm_session(cfg: LLMConfig) -> Iterator[LLM]:
+    """The curation LLM: the endpoint ``cfg.base_url``, or ``cfg.base_model`` served on loopback
+    for the duration of the ``with`` block (started here, stopped on exit)."""
+    if cfg.base_url:
+        client = _client(cfg.base_url, cfg.model or "", cfg, cfg.api_key)
         try:
-            yield LLM(client, model, max_tokens=max_tokens, max_attempts=max_attempts)
+            if not cfg.model:
+                try:
+                    client.model = client.models()[0]
+                except (ServingError, IndexError) as err:
+                    raise CurationError(f"cannot list models at {cfg.base_url} ({err or 'none served'}); "
+                                        "set THREADTUNE_LLM_MODEL") from None
+            yield LLM(client, max_tokens=cfg.max_tokens, batching=True)
         finally:
             client.close()
         return
-    from serving.embedded import EmbeddedServer
-    from serving.models import resolve
+    if cfg.base_model is None:
+        raise CurationError("no curation model: set THREADTUNE_LLM_BASE_URL or a base model")
+    from serving.backend import LiveModel, make_backend
+    from serving.vllm import VllmServer
 
-    model_dir = resolve(settings.base_model, settings.models_dir).path
-    with EmbeddedServer(model_dir, name="curation", continuous_batching=continuous_batching) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="threadtune", timeout=600, max_retries=0)
+    log_dir = cfg.log_dir or Path(cfg.base_model).parent
+    server = make_backend(cfg.backend, LiveModel(None, Path(cfg.base_model)), port=0,
+                          vllm_python=cfg.vllm_python, cpu_kvcache_gib=cfg.cpu_kvcache_gib,
+                          log_path=log_dir / "curate-vllm.log", work_dir=None)
+    server.start()
+    try:
+        client = _client(server.base_url, server.model, cfg)
         try:
-            yield LLM(client, server.model, max_tokens=max_tokens, max_attempts=max_attempts)
+            yield LLM(client, max_tokens=cfg.max_tokens, batching=isinstance(server, VllmServer))
         finally:
             client.close()
+    finally:
+        server.stop()
 
 
-def run_curate(settings: Settings, db: Database, *, team_id: str | None = None, use_llm: bool = True,
-               limit: int | None = None, concurrency: int = 1, progress: Progress | None = None,
-               max_tokens: int = 512, max_attempts: int = 3) -> CurateReport:
-    """A whole curate run as the CLI, the bot and the demo do it (the LLM started and stopped here)."""
-    team = team_id or settings.team_id
+def run_curate(db: Database, team_id: str, llm: LLMConfig | None, *,
+               answered_reaction: str = "white_check_mark", limit: int | None = None,
+               concurrency: int | None = None, progress: Progress | None = None) -> CurateReport:
+    """A whole curate run as the CLI, the worker and the demo do it (the LLM started and stopped
+    here). ``llm=None`` makes deterministic thread pairs only. ``concurrency`` None: 4 sources in
+    flight on vLLM, one at a time otherwise."""
     report = CurateReport()
-    sources = find_sources(db, team, answered_reaction=settings.answered_reaction, limit=limit,
-                           report=report, llm=use_llm)
-    if not use_llm or not sources:  # nothing new: no model server to start
-        return curate(db, team, None, answered_reaction=settings.answered_reaction,
+    sources = find_sources(db, team_id, answered_reaction=answered_reaction, limit=limit,
+                           report=report, llm=llm is not None)
+    if llm is None or not sources:  # nothing new: no model server to start
+        return curate(db, team_id, None, answered_reaction=answered_reaction,
                       progress=progress, sources=sources, report=report)
-    with llm_session(settings, max_tokens=max_tokens, max_attempts=max_attempts) as llm:
-        return curate(db, team, llm, answered_reaction=settings.answered_reaction,
+    with llm_session(llm) as model:
+        if concurrency is None:
+            concurrency = VLLM_CONCURRENCY if model.batching else 1
+        return curate(db, team_id, model, answered_reaction=answered_reaction,
                       concurrency=concurrency, progress=progress, sources=sources, report=report)

@@ -4,9 +4,13 @@
   ``$placeholders``). Their version id, ``<name>:<sha8>``, is stored on every candidate.
 - Source text is data: it goes into the user message between tags named by a hash of the text
   (so the text cannot close its own tag), and any look-alike tags inside it are defused.
-- Where the endpoint accepts ``response_format`` with a JSON schema (vLLM does), it is used; where
-  it refuses it, the client stops sending it. The reply is parsed robustly either way (code fences,
-  prose around the JSON) and validated with pydantic. Retries are bounded.
+- The model is called through :class:`serving.client.ModelClient`, the one LLM path (its retries
+  cover connection errors and 5xx). The JSON schema sent as ``response_format`` is the pydantic
+  models' own (:func:`pairs_schema`); vLLM constrains decoding to it. Where the endpoint refuses
+  ``response_format``, the client stops sending it.
+- Work is bounded: a token budget per reply, the schema caps pairs and string lengths, and a reply
+  that starts looping is cut off as it streams (:func:`looping`); the complete pairs before the
+  loop are kept. An unparsable reply is counted, not asked again.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ import json
 import logging
 import re
 import string
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curation.errors import CurationError
 
@@ -33,6 +38,11 @@ REWRITE_PROMPT = "rewrite_v1"
 #: Replies longer than this are not parsed (a runaway generation, or a hostile endpoint).
 MAX_REPLY_CHARS = 200_000
 MAX_PAIRS_PER_CHUNK = 20
+#: Most pairs the schema lets the model write for one chunk (a chunk of a support thread answers
+#: one to three questions; more is the model looping).
+SCHEMA_MAX_PAIRS = 6
+#: Token budget of a rewrite (one question and its answer).
+REWRITE_MAX_TOKENS = 256
 
 
 class LLMError(CurationError):
@@ -109,12 +119,20 @@ def rewrite_messages(transcript: str, question: str, answer: str,
 # --- output parsing ----------------------------------------------------------------------------
 
 
+#: Longest strings the schema allows (characters); the answers in real support threads fit.
+MAX_QUESTION_CHARS = 300
+MAX_ANSWER_CHARS = 1200
+MAX_EVIDENCE_CHARS = 300
+
+
 class QAPair(BaseModel):
     """One extracted pair."""
 
-    question: str = Field(min_length=1)
-    answer: str = Field(min_length=1)
-    evidence: str = ""
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"additionalProperties": False})
+
+    question: str = Field(min_length=1, json_schema_extra={"maxLength": MAX_QUESTION_CHARS})
+    answer: str = Field(min_length=1, json_schema_extra={"maxLength": MAX_ANSWER_CHARS})
+    evidence: str = Field(default="", json_schema_extra={"maxLength": MAX_EVIDENCE_CHARS})
 
     @field_validator("question", "answer", "evidence", mode="before")
     @classmethod
@@ -126,34 +144,50 @@ class QAPair(BaseModel):
         return value.strip() if isinstance(value, str) else value
 
 
-PAIRS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "pairs": {
-            "type": "array",
-            "maxItems": MAX_PAIRS_PER_CHUNK,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "question": {"type": "string"},
-                    "answer": {"type": "string"},
-                    "evidence": {"type": "string"},
-                },
-                "required": ["question", "answer", "evidence"],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["pairs"],
-    "additionalProperties": False,
-}
+class PairList(BaseModel):
+    """What extraction asks for: the pairs one chunk answers."""
 
-PAIR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
-    "required": ["question", "answer"],
-    "additionalProperties": False,
-}
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
+
+    pairs: list[QAPair] = Field(json_schema_extra={"maxItems": SCHEMA_MAX_PAIRS})
+
+
+class Rewrite(BaseModel):
+    """What a rewrite asks for: one standalone pair."""
+
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
+
+    question: str = Field(min_length=1, json_schema_extra={"maxLength": MAX_QUESTION_CHARS})
+    answer: str = Field(min_length=1, json_schema_extra={"maxLength": MAX_ANSWER_CHARS})
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with every property required (what strict structured output wants)."""
+    schema = model.model_json_schema()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                node["required"] = list(node["properties"])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    return schema
+
+
+def pairs_schema() -> dict[str, Any]:
+    """The JSON schema of a pair list, from :class:`PairList`."""
+    return strict_schema(PairList)
+
+
+def pair_schema() -> dict[str, Any]:
+    """The JSON schema of one rewritten pair, from :class:`Rewrite`."""
+    return strict_schema(Rewrite)
+
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
 
@@ -181,7 +215,7 @@ def json_values(reply: str) -> list[Any]:
             continue
         if isinstance(value, (dict, list)) and value:
             found.append(value)
-            if len(found) >= 5:
+            if len(found) > MAX_PAIRS_PER_CHUNK:
                 break
     if not found:
         raise LLMOutputError(f"the model's reply holds no JSON: {reply[:120]!r}")
@@ -201,11 +235,17 @@ def _pair_dicts(value: Any) -> list[Any] | None:
 
 
 def parse_pairs(reply: str) -> list[QAPair]:
-    """Pairs from a model reply; invalid items are dropped, a reply with no pair list raises."""
-    for value in json_values(reply):
+    """Pairs from a model reply; invalid items are dropped, a reply with no pair list raises.
+
+    A reply cut off mid-list (the token budget, a loop) keeps the pairs that were complete.
+    """
+    values = json_values(reply)
+    for value in values:
         items = _pair_dicts(value)
         if items is None:
             continue
+        if isinstance(value, dict) and "pairs" not in value:  # lone pairs found in broken JSON
+            items = [v for v in values if isinstance(v, dict) and "question" in v and "answer" in v]
         pairs = []
         for item in items[:MAX_PAIRS_PER_CHUNK]:
             try:
@@ -228,87 +268,106 @@ def parse_pair(reply: str) -> QAPair:
 # --- calling the endpoint ----------------------------------------------------------------------
 
 
+def looping(text: str, *, min_block: int = 6, max_block: int = 240, repeats: int = 4) -> bool:
+    """Whether ``text`` ends in the same block of characters ``repeats`` times in a row: a small
+    model that has started to loop, and would go on until the token limit."""
+    n = len(text)
+    for size in range(min_block, min(max_block, n // repeats) + 1):
+        block = text[n - size:]
+        if not block.strip():
+            continue
+        if all(text[n - (k + 1) * size: n - k * size] == block for k in range(1, repeats)):
+            return True
+    return False
+
+
 @dataclass
 class LLM:
-    """An OpenAI-compatible chat endpoint used for curation.
+    """The curation model, asked through :class:`serving.client.ModelClient` (the one LLM path).
 
     ``use_schema`` is ``None`` until the endpoint has answered a request with ``response_format``;
-    after a refusal it is ``False`` and the schema is no longer sent.
+    after a refusal (HTTP 4xx) it is ``False`` and the schema is no longer sent. The counters say
+    how many replies came back, how many parsed, and how many were cut off looping.
     """
 
-    client: Any  # openai.OpenAI or anything with .chat.completions.create
-    model: str
-    max_attempts: int = 3
-    max_tokens: int = 700
+    client: Any  # serving.client.ModelClient
+    max_tokens: int = 384
     temperature: float = 0.0
     use_schema: bool | None = None
+    #: The server batches requests in flight (vLLM, a hosted API): run several at once.
+    batching: bool = False
     calls: int = field(default=0, compare=False)
+    replies: int = field(default=0, compare=False)
+    parsed: int = field(default=0, compare=False)
+    cut: int = field(default=0, compare=False)
+    _lock: Any = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def _count(self, **by: int) -> None:
+        with self._lock:
+            for name, n in by.items():
+                setattr(self, name, getattr(self, name) + n)
 
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None,
-                 schema_name: str = "qa") -> str:
-        """One chat completion's text. Falls back once from ``response_format`` to plain output."""
-        import openai
+                 schema_name: str = "qa", max_tokens: int | None = None) -> str:
+        """One streamed completion's text, cut off where it starts looping."""
+        from serving.errors import ServerError, ServerRejected
 
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages,
-                                  "max_tokens": self.max_tokens, "temperature": self.temperature}
+        fmt = None
         if schema is not None and self.use_schema is not False:
-            kwargs["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": schema_name, "schema": schema, "strict": True},
-            }
+            fmt = {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
         try:
-            self.calls += 1
-            response = self.client.chat.completions.create(**kwargs)
-        except openai.BadRequestError as err:
-            if "response_format" not in kwargs:
-                raise LLMError(f"the curation endpoint refused the request: {err}") from None
-            log.info("endpoint refused response_format; parsing plain output from now on (%s)", err)
-            self.use_schema = False
-            kwargs.pop("response_format")
-            self.calls += 1
-            response = self.client.chat.completions.create(**kwargs)
-        else:
-            if "response_format" in kwargs:
-                self.use_schema = True
-        choices = getattr(response, "choices", None) or []
-        if not choices:
-            return ""
-        return choices[0].message.content or ""
-
-    def ask_json(self, messages: list[dict[str, str]], parse, schema: dict[str, Any] | None = None):
-        """``parse(reply)`` of a completion, retrying bounded times on unparsable output and on
-        connection errors. Raises :class:`LLMOutputError` or :class:`LLMError` at the end."""
-        import openai
-
-        last: Exception | None = None
-        attempt_messages = list(messages)
-        for attempt in range(1, self.max_attempts + 1):
             try:
-                reply = self.complete(attempt_messages, schema)
-            except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as err:
-                last = LLMError(f"the curation endpoint failed ({type(err).__name__}: {err}); check "
-                                "that it is running, or unset THREADTUNE_LLM_BASE_URL to use the "
-                                "embedded model")
-                continue
-            try:
-                return parse(reply)
-            except LLMOutputError as err:
-                last = err
-                log.debug("attempt %d/%d: %s", attempt, self.max_attempts, err)
-                # Show the model its own reply and ask again; the source stays data, where it was.
-                attempt_messages = [*messages, {"role": "assistant", "content": reply[:2000]},
-                                    {"role": "user", "content": "That reply was not the JSON object "
-                                     "asked for. Reply again with the JSON object only, in the shape "
-                                     "the instructions give."}]
-        assert last is not None
-        raise last
+                text = self._stream(messages, fmt, max_tokens or self.max_tokens)
+            except ServerRejected as err:
+                if fmt is None:
+                    raise LLMError(f"the curation endpoint refused the request: {err}") from None
+                log.info("endpoint refused response_format; parsing plain output from now on (%s)", err)
+                self.use_schema = False
+                text = self._stream(messages, None, max_tokens or self.max_tokens)
+            else:
+                if fmt is not None:
+                    self.use_schema = True
+        except ServerError as err:
+            raise LLMError(f"the curation endpoint failed ({err}); check that it is running, or unset "
+                           "THREADTUNE_LLM_BASE_URL to use the embedded model") from None
+        self._count(replies=1)
+        return text
+
+    def _stream(self, messages: list[dict[str, str]], fmt: dict[str, Any] | None, max_tokens: int) -> str:
+        self._count(calls=1)
+        parts: list[str] = []
+        size = 0
+        stream = self.client.stream(messages, max_tokens=max_tokens, temperature=self.temperature,
+                                    response_format=fmt)
+        try:
+            for delta in stream:
+                parts.append(delta)
+                size += len(delta)
+                if len(parts) % 16 == 0 and looping("".join(parts)[-1200:]):
+                    self._count(cut=1)
+                    break  # closing the stream aborts the request on the server
+                if size > MAX_REPLY_CHARS:
+                    break
+        finally:
+            stream.close()
+        return "".join(parts)
+
+    def ask_json(self, messages: list[dict[str, str]], parse, schema: dict[str, Any] | None = None,
+                 max_tokens: int | None = None):
+        """``parse(reply)`` of one completion; raises :class:`LLMOutputError` (counted) when the
+        reply holds no usable JSON, or :class:`LLMError` when the endpoint fails."""
+        reply = self.complete(messages, schema, max_tokens=max_tokens)
+        result = parse(reply)
+        self._count(parsed=1)
+        return result
 
 
 def extract_pairs(llm: LLM, text: str, kind: str) -> list[QAPair]:
     """Pairs that one chunk of ``kind`` answers (an empty list when it answers none)."""
-    return llm.ask_json(extract_messages(text, kind), parse_pairs, PAIRS_SCHEMA)
+    return llm.ask_json(extract_messages(text, kind), parse_pairs, pairs_schema())
 
 
 def rewrite_pair(llm: LLM, transcript: str, question: str, answer: str) -> QAPair:
     """The deterministic pair rewritten by the model into a standalone FAQ entry."""
-    return llm.ask_json(rewrite_messages(transcript, question, answer), parse_pair, PAIR_SCHEMA)
+    return llm.ask_json(rewrite_messages(transcript, question, answer), parse_pair, pair_schema(),
+                        max_tokens=min(llm.max_tokens, REWRITE_MAX_TOKENS))

@@ -2,7 +2,8 @@
 
 - :class:`serving.embedded.EmbeddedServer`: ``transformers serve`` on the CPU, a merged copy per
   adapter, a restart per promotion.
-- :class:`serving.vllm.VllmServer`: vLLM on a GPU (spawned or attached), adapters hot-loaded.
+- :class:`serving.vllm.VllmServer`: vLLM from its own environment, on a CPU or a GPU (spawned or
+  attached), adapters hot-loaded with no restart.
 
 serving/ never reads the store: the caller (the CLI, the bot) reads the live model from the
 ``models`` table and passes :class:`LiveModel` in.
@@ -42,13 +43,28 @@ class Backend(Protocol):
         """Stop a server we started."""
         ...
 
+    @property
+    def spawned(self) -> bool:
+        """Whether this process started the server (an attached one is not ours to restart)."""
+        ...
+
+    def alive(self) -> bool:
+        """Whether the server answers ``/health``."""
+        ...
+
+    def restart(self) -> Backend:
+        """Start a spawned server again with what it served (after a crash)."""
+        ...
+
     def serve_model(self, name: str | None, base_path: Path, adapter_path: Path | None) -> str:
         """Serve this version from now on; returns the model name clients send."""
         ...
 
 
-def pick_backend(choice: str, *, vllm_ready: bool | None = None) -> BackendName:
-    """``auto`` → vLLM when it is importable and CUDA is present, else embedded."""
+def pick_backend(choice: str, *, vllm_ready: bool | None = None,
+                 vllm_python: Path | None = None) -> BackendName:
+    """``auto`` → vLLM whenever its environment (``.venv-vllm``) is present, on a CPU or a GPU;
+    else embedded (``transformers serve``)."""
     if choice in ("embedded", "vllm"):
         return choice  # type: ignore[return-value]
     if choice != "auto":
@@ -57,31 +73,38 @@ def pick_backend(choice: str, *, vllm_ready: bool | None = None) -> BackendName:
     if vllm_ready is None:
         from serving.vllm import vllm_available
 
-        vllm_ready = vllm_available()
+        vllm_ready = vllm_available(vllm_python) if vllm_python else vllm_available()
     return "vllm" if vllm_ready else "embedded"
 
 
 def make_backend(choice: str, live: LiveModel, *, port: int, serving_url: str | None = None,
                  merged_dir: Path | None = None, work_dir: Path | None = None,
                  host: str = "127.0.0.1", max_lora_rank: int = 16,
-                 continuous_batching: bool = False) -> Backend:
+                 continuous_batching: bool = False, vllm_python: Path | None = None,
+                 cpu_kvcache_gib: int = 1, log_path: Path | None = None) -> Backend:
     """A not-yet-started backend serving ``live``; ``serving_url`` attaches to a running vLLM."""
-    kind = "vllm" if serving_url else pick_backend(choice)
+    kind = "vllm" if serving_url else pick_backend(choice, vllm_python=vllm_python)
     if kind == "vllm":
-        from serving.embedded import served_name
+        from serving.models import served_name
         from serving.vllm import Adapter, VllmConfig, VllmServer
 
         if serving_url:
             return VllmServer.attach(serving_url)
+        from serving.process import free_port
+
         adapters = [Adapter(served_name(live.name), live.adapter_path)] if live.adapter_path else []
-        return VllmServer.spawn_config(VllmConfig(base_model=live.base_path, adapters=adapters,
-                                                  host=host, port=port, max_lora_rank=max_lora_rank))
+        port = port or free_port(host)
+        cfg = VllmConfig(base_model=live.base_path, adapters=adapters, host=host, port=port,
+                         max_lora_rank=max_lora_rank, cpu_kvcache_gib=cpu_kvcache_gib)
+        if vllm_python is not None:
+            cfg.python = Path(vllm_python)
+        return VllmServer.spawn_config(cfg, log_path=log_path)
     from serving.embedded import EmbeddedServer, merged_model
 
     path = live.base_path
     if live.adapter_path is not None:
         root = merged_dir or (Path(live.base_path).parent / "merged")
-        from serving.embedded import served_name
+        from serving.models import served_name
 
         path = merged_model(live.base_path, live.adapter_path, root / served_name(live.name).split("/", 1)[1])
     return EmbeddedServer(path, port, name=live.name, host=host, work_dir=work_dir,

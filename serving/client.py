@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from serving.errors import ServerError, ServerTimeout, ServerUnavailable
+from serving.errors import ServerError, ServerRejected, ServerTimeout, ServerUnavailable
 
 #: The API key sent to servers that need none (transformers serve, a local vLLM).
 NO_KEY = "threadtune"
@@ -62,13 +62,27 @@ class ModelClient:
     # --- requests -----------------------------------------------------------------------
     def chat(self, messages: list[dict[str, str]], *, max_tokens: int = 256,
              temperature: float = 0.0, model: str | None = None,
-             timeout: float | None = None) -> Completion:
-        """One non-streaming chat completion."""
+             timeout: float | None = None, response_format: dict[str, Any] | None = None,
+             extra_body: dict[str, Any] | None = None) -> Completion:
+        """One non-streaming chat completion.
+
+        ``response_format`` asks for structured output (``{"type": "json_schema", ...}``: vLLM
+        constrains decoding to the schema); a server that refuses it answers HTTP 400, raised as
+        :class:`ServerError`. ``extra_body`` passes engine options such as vLLM's
+        ``repetition_penalty``.
+        """
         started = time.monotonic()
+        extra: dict[str, Any] = {}
+        if timeout:
+            extra["timeout"] = timeout
+        if response_format is not None:
+            extra["response_format"] = response_format
+        if extra_body:
+            extra["extra_body"] = extra_body
         with self._errors():
             resp = self._openai.chat.completions.create(
                 model=model or self.model, messages=messages, max_tokens=max_tokens,  # type: ignore[arg-type]
-                temperature=temperature, **({"timeout": timeout} if timeout else {}),
+                temperature=temperature, **extra,
             )
         choice = resp.choices[0] if resp.choices else None
         usage = resp.usage
@@ -82,15 +96,18 @@ class ModelClient:
         )
 
     def stream(self, messages: list[dict[str, str]], *, max_tokens: int = 256,
-               temperature: float = 0.0, model: str | None = None) -> Iterator[str]:
+               temperature: float = 0.0, model: str | None = None,
+               response_format: dict[str, Any] | None = None) -> Iterator[str]:
         """Stream a chat completion: yields text deltas as the server sends them.
 
         The timeout applies to each read, so a server that stalls mid-answer raises ServerTimeout.
+        Closing the generator early closes the connection, and vLLM aborts the request.
         """
+        extra = {"response_format": response_format} if response_format is not None else {}
         with self._errors():
             chunks = self._openai.chat.completions.create(
                 model=model or self.model, messages=messages, max_tokens=max_tokens,  # type: ignore[arg-type]
-                temperature=temperature, stream=True,
+                temperature=temperature, stream=True, **extra,
             )
             with chunks:
                 for chunk in chunks:
@@ -142,7 +159,8 @@ class _Translate:
                 "THREADTUNE_SERVING_URL"
             ) from err
         if isinstance(err, openai.APIStatusError):
-            raise ServerError(
+            kind = ServerRejected if 400 <= err.status_code < 500 else ServerError
+            raise kind(
                 f"{self.base_url}: HTTP {err.status_code}: {_detail(err)}"
             ) from err
         return False

@@ -25,46 +25,21 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from serving.client import health
 from serving.errors import ModelNotFound, ServerError
 from serving.models import is_hf_folder, offline_env, served_name
+from serving.process import HOST, ServerProcess, free_port, tail
 
-HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 300.0
 _MERGED_MARKER = "threadtune-merged.json"
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    """Ask Linux to kill the server when the process that started it dies, even by SIGKILL: a
-    crashed CLI or demo must not leave a model server eating the CPU."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def server_threads() -> int:
     """CPU threads for a server that shares the machine: half the cores, at least one."""
     return max(1, (os.cpu_count() or 2) // 2)
-
-
-def free_port(host: str = HOST) -> int:
-    """A free TCP port on ``host``."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def transformers_cli() -> str:
@@ -161,8 +136,7 @@ class EmbeddedServer:
         self._own_work_dir = work_dir is None
         self.work_dir = Path(work_dir) if work_dir else None
         self.merged_dir = Path(merged_dir) if merged_dir else None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log = None
+        self._server: ServerProcess | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
     @property
@@ -199,7 +173,7 @@ class EmbeddedServer:
     def start(self) -> EmbeddedServer:
         """Spawn the server and wait until ``/health`` answers; raises ServerError with its log tail."""
         self.validate()
-        if self._proc is not None:
+        if self._server is not None:
             return self
         if self.work_dir is None:
             self.work_dir = Path(tempfile.mkdtemp(prefix="threadtune-serve-"))
@@ -217,63 +191,45 @@ class EmbeddedServer:
         # cores unless told otherwise.
         env.setdefault("OMP_NUM_THREADS", str(server_threads()))
         env.update(self.extra_env)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
-        self._proc = subprocess.Popen(self.command(), env=env, stdout=self._log,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      start_new_session=True,
-                                      # PDEATHSIG fires when the *thread* that forked exits: only
-                                      # tie the server to the main thread's life
-                                      preexec_fn=_die_with_parent
-                                      if threading.current_thread() is threading.main_thread() else None)
+        self._server = ServerProcess(f"transformers serve for {self.model_path}", self.command(),
+                                     self.base_url, env=env, log_path=self.log_path,
+                                     startup_timeout_s=self.startup_timeout_s)
         try:
-            self._wait_healthy()
+            self._server.start()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                code = self._proc.returncode if self._proc else "?"
-                raise ServerError(f"transformers serve for {self.model_path} exited with code {code} "
-                                  f"before it was ready:\n{self.log_tail()}")
-            if health(self.base_url, timeout=1.0):
-                return
-            time.sleep(0.25)
-        raise ServerError(f"transformers serve for {self.model_path} not healthy after "
-                          f"{self.startup_timeout_s:g} s:\n{self.log_tail()}")
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._server.pid if self._server else None
 
     def alive(self) -> bool:
         """Whether the process runs and ``/health`` answers."""
-        return self._proc is not None and self._proc.poll() is None and health(self.base_url)
+        return self._server is not None and self._server.alive()
 
     def stop(self) -> None:
         """Stop the server (SIGTERM to its process group, SIGKILL after 10 s) and clean up."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
         if self._own_work_dir and self.work_dir is not None:
             shutil.rmtree(self.work_dir, ignore_errors=True)
             self.work_dir = None
 
-    def restart(self, model_path: Path, name: str | None) -> EmbeddedServer:
-        """Serve another model on the same port (promote and rollback)."""
+    #: Always a server this process started (the Backend protocol's question).
+    spawned = True
+
+    def restart(self, model_path: Path | None = None, name: str | None = None) -> EmbeddedServer:
+        """Serve another model on the same port (promote and rollback), or the same one again
+        after a crash when no model is given."""
         self.stop()
-        self.model_path = Path(model_path)
-        self.version = name or "base"
-        self.model = served_name(name)
+        if model_path is not None:
+            self.model_path = Path(model_path)
+            self.version = name or "base"
+            self.model = served_name(name)
         return self.start()
 
     def serve_model(self, name: str | None, base_path: Path, adapter_path: Path | None) -> str:
@@ -290,10 +246,7 @@ class EmbeddedServer:
 
     def log_tail(self, n: int = 30) -> str:
         """The last ``n`` lines of the server's log."""
-        path = self.log_path
-        if not path or not path.is_file():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+        return tail(self.log_path, n)
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()

@@ -19,3 +19,7 @@ class ServerTimeout(ServerError):
 
 class ServerUnavailable(ServerError):
     """No model server answers at the configured URL (not started, crashed, wrong URL)."""
+
+
+class ServerRejected(ServerError):
+    """The server refused the request itself (HTTP 4xx): a bad model name, an unsupported option."""

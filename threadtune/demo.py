@@ -3,7 +3,8 @@
 import the Acme workspace → add the handbook → curate (deterministic pairs + validated LLM rewrites)
 → the demo reviewer approves through the CLI's review code → dataset v1 → train cpu-small → evaluate
 base, base+retrieval, tuned, tuned+retrieval on held-out phrasings → promote → serve the tuned model
-with the embedded backend → answer three held-out questions, base vs tuned.
+(vLLM with the adapter when .venv-vllm is present, else transformers serve with a merged copy) →
+answer three held-out questions, base vs tuned.
 
 Each step shows a spinner or a progress bar and ends with a one-line result. The parts do the work;
 this module only wires them, in order, against a fresh data dir.
@@ -173,11 +174,11 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
         # every other thread gets its deterministic pair.
         llm_sources = (3 if opts.fast else 10) if opts.use_llm else 0
         progress = lambda done, total, label: update(done, total, label)  # noqa: E731
-        report = run_curate(s, db, team_id=team, use_llm=llm_sources > 0, limit=llm_sources or None,
-                            concurrency=1, max_tokens=160 if opts.fast else 256, max_attempts=1,
-                            progress=progress)
+        llm = s.curation_llm(max_tokens=160 if opts.fast else 256) if llm_sources else None
+        report = run_curate(db, team, llm, answered_reaction=s.answered_reaction,
+                            limit=llm_sources or None, progress=progress)
         if llm_sources:
-            rest = run_curate(s, db, team_id=team, use_llm=False, progress=progress)
+            rest = run_curate(db, team, None, answered_reaction=s.answered_reaction, progress=progress)
             report.llm_errors += rest.llm_errors
         counts = dict(db.execute("select status, count(*) from candidates where team_id = ? group by status",
                                  [team]).fetchall())
@@ -258,13 +259,13 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
         except TrainingError as refused:  # e.g. --fast trains too little to beat the base model
             registry.promote(db, team, trained["name"], actor=REVIEWER, force=True)
             gate = f"forced past the eval gate ({refused})"
-        served = serve_and_ask(s, db, team, trained, heldout, n=3, update=update,
-                               max_tokens=48 if opts.fast else 96)
+        served, backend = serve_and_ask(s, db, team, trained, heldout, n=3, update=update,
+                                        max_tokens=48 if opts.fast else 96)
         base_by_q = {e["question"]: e.get("base", "") for e in eval_report.get("examples", [])}
         for row in served:
             row["base"] = base_by_q.get(row["question"], "")
         result.side_by_side = served
-        update(result=f"{trained['name']} {gate}, live on the embedded backend; answered {len(served)} "
+        update(result=f"{trained['name']} {gate}, live on {backend}; answered {len(served)} "
                       "held-out questions")
 
     print_summary(console, result, workdir)
@@ -281,15 +282,17 @@ def demo_review(candidate: dict[str, Any]) -> str | None:
 
 
 def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldout: Path, *, n: int,
-                  update: Callable[..., None], max_tokens: int) -> list[dict[str, str]]:
+                  update: Callable[..., None], max_tokens: int) -> tuple[list[dict[str, str]], str]:
     """Ask ``n`` held-out questions the way `threadtune ask` does (the same pipeline: an approved
-    answer verbatim, the served tuned model's answer marked not verified, or an abstention); the
-    embedded server starts only when an answer needs the model."""
+    answer verbatim, the served tuned model's answer marked not verified, or an abstention). The
+    live model is served as `threadtune serve` does (vLLM with the adapter when its environment is
+    present, else transformers serve with a merged copy), only when an answer needs the model.
+    Returns the answers and the backend that served them."""
     from bot.answer_prompt import prepare
     from curation.answer_facts import answer_flags
     from curation.answer_modes import Thresholds, answer_text
+    from serving.backend import LiveModel, make_backend, pick_backend
     from serving.client import ModelClient
-    from serving.embedded import EmbeddedServer, merged_model
 
     questions = [json.loads(line) for line in heldout.read_text().splitlines() if line.strip()][:n]
     thresholds = Thresholds(s.answer_verify_score, s.answer_abstain_score)
@@ -297,11 +300,16 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
                      retrieval=s.retrieval, thresholds=thresholds) for item in questions]
     written: dict[int, str] = {}
     todo = [k for k, prep in enumerate(preps) if prep.decision.needs_model]
+    kind = pick_backend(s.serving_backend, vllm_python=s.vllm_python)
+    label = "vLLM (the adapter, unmerged)" if kind == "vllm" else "transformers serve (a merged copy)"
     if todo:
-        merged = merged_model(Path(model["base_model"]), Path(model["adapter_path"]),
-                              s.models_dir / "merged" / model["name"])
-        update(text="starting transformers serve")
-        with EmbeddedServer(merged, name=model["name"], work_dir=s.data_dir / "serve") as server:
+        live = LiveModel(model["name"], Path(model["base_model"]), Path(model["adapter_path"]))
+        update(text=f"starting {label}")
+        server = make_backend(kind, live, port=0, merged_dir=s.models_dir / "merged",
+                              work_dir=s.data_dir / "serve", vllm_python=s.vllm_python,
+                              cpu_kvcache_gib=s.vllm_cpu_kvcache_gib, log_path=s.data_dir / "serve" / "vllm.log")
+        server.start()
+        try:
             client = ModelClient(server.base_url, server.model, timeout=s.answer_timeout_s)
             try:
                 for done, k in enumerate(todo):
@@ -309,6 +317,8 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
                     written[k] = client.chat(preps[k].messages, max_tokens=max_tokens).text.strip()
             finally:
                 client.close()
+        finally:
+            server.stop()
     out = []
     for k, (item, prep) in enumerate(zip(questions, preps)):
         text = answer_text(prep.decision, written.get(k, ""))
@@ -317,7 +327,7 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
                     "mode": prep.mode + (f" (not in any approved answer: {', '.join(flags)})" if flags else ""),
                     "cited": ", ".join(p.get("permalink") or f"pair #{p.get('candidate_id')}"
                                        for p in prep.sources[:2])})
-    return out
+    return out, label
 
 
 def print_summary(console: Console, result: DemoResult, workdir: Path) -> None:

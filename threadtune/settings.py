@@ -120,7 +120,15 @@ class Settings(BaseSettings):
     serving_backend: Literal["auto", "embedded", "vllm"] = Field(
         default="auto",
         description="'embedded' runs `transformers serve`; 'vllm' runs or attaches to vLLM; 'auto' "
-        "picks vLLM when it is importable and CUDA is present.",
+        "picks vLLM whenever its environment (THREADTUNE_VLLM_PYTHON) is present, on a CPU or a GPU.",
+    )
+    vllm_python: Path | None = Field(
+        default=None,
+        description="Python of the vLLM environment. Unset: `.venv-vllm/bin/python` in the project "
+        "(made by `make install-vllm`, `make test` and `make demo`).",
+    )
+    vllm_cpu_kvcache_gib: int = Field(
+        default=1, ge=1, description="vLLM on a CPU: GiB of memory for the KV cache (VLLM_CPU_KVCACHE_SPACE).",
     )
     serving_url: str | None = Field(
         default=None,
@@ -184,6 +192,19 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         """Converted base models and trained adapters."""
         return self.data_dir / "models"
+
+    def curation_llm(self, **overrides: object):  # noqa: ANN201 (a curation.curate.LLMConfig)
+        """The curation model as the plain values curation/ takes: the endpoint of
+        THREADTUNE_LLM_BASE_URL, or the base model served for the run by the serving backend."""
+        from curation.curate import LLMConfig
+        from serving.models import resolve
+
+        base = None if self.llm_base_url else resolve(self.base_model, self.models_dir).path
+        values: dict[str, object] = {
+            "base_url": self.llm_base_url, "model": self.llm_model, "api_key": self.llm_api_key,
+            "base_model": base, "backend": self.serving_backend, "vllm_python": self.vllm_python,
+            "cpu_kvcache_gib": self.vllm_cpu_kvcache_gib, "log_dir": self.data_dir / "serve"}
+        return LLMConfig(**{**values, **overrides})
 
     def require(self, *names: str) -> None:
         """Raise one SettingsError naming every missing variable among ``names``."""

@@ -10,7 +10,6 @@ job's cancel flag. On start, and between jobs, running jobs whose worker died be
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import queue
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from curation import jobs
+from serving.process import spawn, stop_process_group
 from training import registry
 from training.errors import RegistryError, TrainingError
 from training.notify import Notifier, SilentNotifier
@@ -54,32 +54,6 @@ class WorkerContext:
     def runs_dir(self) -> Path:
         """One folder per job: train file, spec, checkpoints, adapter, log."""
         return self.data_dir / "runs"
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def stop_process_group(proc: subprocess.Popen, grace_s: float) -> None:
-    """SIGTERM the child's process group, SIGKILL it after ``grace_s``, and reap the child."""
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 30.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    try:  # stragglers the child started (data loader workers, accelerate ranks)
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 def exit_reason(returncode: int) -> str:
@@ -121,8 +95,8 @@ def run_train(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifi
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
     with (run_dir / "train.log").open("a") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
-                                cwd=str(PROJECT_ROOT), start_new_session=True, preexec_fn=_die_with_parent)
+        proc = spawn(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=PROJECT_ROOT,
+                     tie=True)  # this thread waits for the child
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
     jobs.heartbeat(db, job["id"], pid=proc.pid, progress={"phase": "loading", "step": 0})

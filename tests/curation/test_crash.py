@@ -19,12 +19,13 @@ REPLY = Reply(pairs_json(("How do I restart the build agent?", "Run agentctl res
                           "agentctl restart")), delay_s=0.1)
 
 CHILD = textwrap.dedent("""
-    import sys, openai
+    import sys
     from curation.curate import curate
     from curation.extract import LLM
     from curation.store import connect
+    from serving.client import ModelClient
     db = connect(sys.argv[1])
-    llm = LLM(openai.OpenAI(base_url=sys.argv[2], api_key="x", max_retries=0), "fake-llm")
+    llm = LLM(ModelClient(sys.argv[2], "fake-llm", max_retries=0))
     curate(db, sys.argv[3], llm)
 """)
 
@@ -66,8 +67,7 @@ def test_kill_9_mid_run_then_rerun_completes_without_duplicates(settings, db, tm
 
 
 def _llm(fake):
-    import openai
-
     from curation.extract import LLM
+    from serving.client import ModelClient
 
-    return LLM(openai.OpenAI(base_url=fake.base_url, api_key="x", max_retries=0), "fake-llm")
+    return LLM(ModelClient(fake.base_url, "fake-llm", max_retries=0))

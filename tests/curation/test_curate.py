@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-import openai
 import pytest
 
 from curation.candidates import list_candidates
-from curation.curate import curate, find_sources, llm_session, run_curate
+from curation.curate import LLMConfig, curate, find_sources, llm_session, run_curate
 from curation.documents import add_document
 from curation.errors import ImportFormatError
 from curation.extract import LLM, load_prompt
@@ -37,7 +36,9 @@ def fake():
 
 
 def llm_for(fake) -> LLM:
-    return LLM(openai.OpenAI(base_url=fake.base_url, api_key="x", max_retries=0), "fake-llm")
+    from serving.client import ModelClient
+
+    return LLM(ModelClient(fake.base_url, "fake-llm", max_retries=0))
 
 
 def by_origin(db):
@@ -163,16 +164,50 @@ def test_crash_mid_run_keeps_store_consistent_and_rerun_completes_without_duplic
 def test_without_llm_threads_still_give_deterministic_pairs(settings, db):
     vpn_thread(db)
     calls = []
-    report = run_curate(settings, db, team_id=TEAM, use_llm=False,
-                        progress=lambda d, t, label: calls.append((d, t)))
+    report = run_curate(db, TEAM, None, progress=lambda d, t, label: calls.append((d, t)))
     assert report.candidates == {"pending": 1}
     assert calls[0] == (0, 1) and calls[-1] == (1, 1)
 
 
 def test_llm_session_uses_the_configured_endpoint_and_discovers_the_model(settings, fake):
     s = settings.model_copy(update={"llm_base_url": fake.base_url, "llm_model": None})
-    with llm_session(s) as llm:
-        assert llm.model == "fake-llm"
+    cfg = s.curation_llm()
+    assert isinstance(cfg, LLMConfig) and cfg.base_url == fake.base_url  # plain values, no Settings
+    with llm_session(cfg) as llm:
+        assert llm.client.model == "fake-llm" and llm.batching
+
+
+def test_run_counts_replies_parse_rate_and_runs_sources_in_flight(db):
+    import threading
+    import time
+
+    for k in range(4):
+        vpn_thread(db, channel_id=f"C{k}")
+    lock, now, peak = threading.Lock(), [0], [0]
+
+    def respond(body):
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+        time.sleep(0.3)  # a reply takes a while: the next sources' requests arrive meanwhile
+        with lock:
+            now[0] -= 1
+        return REWRITE if is_rewrite(body) else EXTRACTED
+
+    with FakeLLM(responder=respond) as fake:
+        report = run_curate(db, TEAM, LLMConfig(base_url=fake.base_url, model="fake-llm"), concurrency=4)
+    assert report.sources["thread"] == 4 and peak[0] > 1
+    assert report.replies == len(fake.requests) and report.parse_rate == 1.0
+    assert report.as_dict()["parse_rate"] == 1.0 and "parsed" in report.summary()
+
+
+def test_an_endpoint_that_lists_no_model_is_a_clear_error(fake):
+    fake.served = []
+    from curation.errors import CurationError
+
+    with pytest.raises(CurationError, match="THREADTUNE_LLM_MODEL"):
+        with llm_session(LLMConfig(base_url=fake.base_url)):
+            pass
 
 
 def test_find_sources_skips_threads_without_other_replies(db):

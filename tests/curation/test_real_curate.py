@@ -33,8 +33,9 @@ def test_real_threads_curate_with_the_embedded_model(settings, db, shared_data, 
     import_export(db, mini_export(shared_data, tmp_path / "export"), settings.team_id)
     s = settings.model_copy(update={"base_model": str(embedded_model_dir), "llm_base_url": None})
     seen = []
-    report = run_curate(s, db, progress=lambda done, total, label: seen.append((done, total)),
-                        max_tokens=48, max_attempts=1)
+    llm = s.curation_llm(backend="embedded", max_tokens=48)
+    report = run_curate(db, s.team_id, llm, answered_reaction=s.answered_reaction,
+                        progress=lambda done, total, label: seen.append((done, total)))
     assert report.sources["thread"] == 2 and seen[-1] == (2, 2)
     rows = list_candidates(db, settings.team_id)
     det = [c for c in rows if c["origin"] == "deterministic"]
@@ -45,5 +46,5 @@ def test_real_threads_curate_with_the_embedded_model(settings, db, shared_data, 
         assert c["status"] in ("pending", "auto_rejected", "variant")
         if c["status"] == "auto_rejected":
             assert c["reject_reason"]
-    again = run_curate(s, db, max_tokens=48, max_attempts=1)
+    again = run_curate(db, s.team_id, llm, answered_reaction=s.answered_reaction)
     assert again.skipped == 2 and not again.sources

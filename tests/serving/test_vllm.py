@@ -1,4 +1,5 @@
-"""The vLLM backend: the command line, validation, and the runtime LoRA protocol against a stand-in."""
+"""The vLLM backend: the command line, validation, adapter checks, and the runtime LoRA protocol
+against a stand-in (tests/serving/test_vllm_real.py runs the real vLLM)."""
 
 from __future__ import annotations
 
@@ -20,20 +21,30 @@ def make_base(tmp_path: Path) -> Path:
     return base
 
 
-def make_adapter(tmp_path: Path, name: str, r: int = 8) -> Path:
+def make_adapter(tmp_path: Path, name: str, r: int = 8, weights: bytes = b"") -> Path:
     path = tmp_path / name
     path.mkdir()
     (path / "adapter_config.json").write_text(json.dumps({"r": r, "peft_type": "LORA"}))
-    (path / "adapter_model.safetensors").write_bytes(b"")
+    (path / "adapter_model.safetensors").write_bytes(weights)
     return path
+
+
+def python_here(tmp_path: Path) -> Path:
+    """A stand-in for the vLLM environment's Python (validation only checks that it exists)."""
+    exe = tmp_path / "venv" / "bin" / "python"
+    exe.parent.mkdir(parents=True)
+    exe.write_text("")
+    return exe
 
 
 def test_command_line_has_lora_modules_rank_and_max_loras(tmp_path):
     base = make_base(tmp_path)
     a1, a2 = make_adapter(tmp_path, "v1"), make_adapter(tmp_path, "v2", r=16)
+    exe = python_here(tmp_path)
     cmd = build_command(VllmConfig(base, [Adapter("threadtune/v1", a1), Adapter("threadtune/v2", a2)],
-                                   port=8123, max_lora_rank=16, max_loras=2))
-    assert cmd[:3] == ["vllm", "serve", str(base)]
+                                   port=8123, max_lora_rank=16, max_loras=2, python=exe))
+    # the module, not the `vllm` script: the CPU build's script asks for a distribution named vllm
+    assert cmd[:5] == [str(exe), "-m", "vllm.entrypoints.openai.api_server", "--model", str(base)]
     assert "--enable-lora" in cmd
     assert cmd[cmd.index("--max-lora-rank") + 1] == "16"
     assert cmd[cmd.index("--max-loras") + 1] == "2"
@@ -47,24 +58,36 @@ def test_validation_collects_every_problem_before_spawning(tmp_path):
     big = make_adapter(tmp_path, "big", r=64)
     cfg = VllmConfig(tmp_path / "missing", [Adapter("a", big), Adapter("a", tmp_path / "nothing"),
                                             Adapter("threadtune/base", big)],
-                     max_lora_rank=12, max_loras=0, port=70000)
+                     max_lora_rank=12, max_loras=0, port=70000, python=tmp_path / "no-venv" / "python",
+                     cpu_kvcache_gib=0)
     with pytest.raises(ServingError) as err:
         build_command(cfg)
     msg = str(err.value)
     for part in ("missing: no config.json", "--max-lora-rank 12", "--max-loras 0", "port 70000",
-                 "'a' is used twice", "has no adapter_config.json", "clashes with the base"):
+                 "'a' is used twice", "has no adapter_config.json", "clashes with the base",
+                 "no vLLM environment; run `make install-vllm`", "KV cache 0 GiB"):
         assert part in msg, part
 
 
 def test_adapter_rank_above_max_names_the_rank_to_use(tmp_path):
-    cfg = VllmConfig(make_base(tmp_path), [Adapter("v1", make_adapter(tmp_path, "v1", r=32))], max_lora_rank=16)
+    cfg = VllmConfig(make_base(tmp_path), [Adapter("v1", make_adapter(tmp_path, "v1", r=32))], max_lora_rank=16,
+                     python=python_here(tmp_path))
     with pytest.raises(ServingError, match="raise it to 32"):
         build_command(cfg)
 
 
 def test_env_allows_runtime_lora_updates_and_stays_offline():
-    env = vllm_env({})
+    env = vllm_env({"PYTHONPATH": "/work/main"})
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True" and env["HF_HUB_OFFLINE"] == "1"
+    assert "PYTHONPATH" not in env  # the main environment's packages must not shadow vLLM's
+    assert "VLLM_CPU_KVCACHE_SPACE" not in env  # GPU: no CPU settings
+
+
+def test_cpu_env_sets_the_kv_cache_and_keeps_what_the_user_set():
+    env = vllm_env({}, cpu_kvcache_gib=3)
+    assert env["VLLM_CPU_KVCACHE_SPACE"] == "3" and env["VLLM_CPU_OMP_THREADS_BIND"] == "auto"
+    mine = vllm_env({"VLLM_CPU_KVCACHE_SPACE": "8", "VLLM_CPU_OMP_THREADS_BIND": "0-1"}, cpu_kvcache_gib=3)
+    assert mine["VLLM_CPU_KVCACHE_SPACE"] == "8" and mine["VLLM_CPU_OMP_THREADS_BIND"] == "0-1"
 
 
 def test_promotion_hot_loads_the_new_adapter_and_unloads_the_old(fake_llm, tmp_path):
@@ -100,50 +123,68 @@ def test_server_without_runtime_lora_says_how_to_enable_it(fake_llm, tmp_path):
 
 
 def test_attach_to_nothing_fails_with_the_url():
-    from bot.server import free_port
+    from serving.process import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ServerError, match="THREADTUNE_SERVING_URL"):
         VllmServer.attach(url).start()
 
 
-def test_auto_picks_vllm_only_when_importable_with_cuda():
+def test_auto_picks_vllm_whenever_its_environment_is_present(tmp_path):
     assert pick_backend("auto", vllm_ready=True) == "vllm"
     assert pick_backend("auto", vllm_ready=False) == "embedded"
-    assert pick_backend("embedded") == "embedded"
+    assert pick_backend("auto", vllm_python=python_here(tmp_path)) == "vllm"  # no CUDA needed
+    assert pick_backend("auto", vllm_python=tmp_path / "absent" / "python") == "embedded"
+    assert pick_backend("embedded", vllm_python=python_here(tmp_path / "x")) == "embedded"
     with pytest.raises(ServingError, match="'auto', 'embedded' or 'vllm'"):
         pick_backend("tgi")
-
-
-def test_auto_here_is_embedded_without_cuda():
-    import importlib.util
-
-    import torch
-
-    if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
-        assert pick_backend("auto") == "embedded"
 
 
 def test_make_backend_attaches_to_a_serving_url(fake_llm, tmp_path):
     backend = make_backend("auto", LiveModel(None, tmp_path), port=1, serving_url=fake_llm.base_url)
     assert isinstance(backend, VllmServer) and backend.base_url == fake_llm.base_url
+    assert not backend.spawned
+
+
+def test_a_name_is_never_reused_for_other_weights(fake_llm, tmp_path):
+    """vLLM may serve stale weights under a reused adapter name (vllm issue #42125)."""
+    server = VllmServer.attach(fake_llm.base_url)
+    first = make_adapter(tmp_path, "a", weights=b"first weights")
+    other = make_adapter(tmp_path, "b", weights=b"other weights")
+    assert server.serve_model("v1", None, first) == "threadtune/v1"
+    server.serve_model(None, None, None)  # rollback to the base unloads v1
+    with pytest.raises(ServingError, match="42125"):
+        server.serve_model("v1", None, other)
+    assert fake_llm.served == ["threadtune/base"]
+    # the same weights under the same name again (a rollback to v1) are fine
+    assert server.serve_model("v1", None, first) == "threadtune/v1"
+
+
+def test_bad_adapters_are_refused_before_the_server_sees_them(fake_llm, tmp_path):
+    server = VllmServer.attach(fake_llm.base_url)
+    good = make_adapter(tmp_path, "good")
+    server.serve_model("v1", None, good)
+    with pytest.raises(ServingError, match="no adapter_config.json"):
+        server.serve_model("v2", None, tmp_path / "missing")
+    with pytest.raises(ServingError, match="rank 1024 exceeds"):
+        server.serve_model("v3", None, make_adapter(tmp_path, "huge", r=1024))
+    assert fake_llm.served == ["threadtune/base", "threadtune/v1"] and server.model == "threadtune/v1"
+    assert not [b for m, p, b in fake_llm.calls if p == "/v1/unload_lora_adapter"]
 
 
 @pytest.mark.gpu
-def test_real_vllm_serves_base_and_hot_loads_an_adapter(tmp_path, request):
+def test_real_vllm_on_a_gpu_serves_base_and_hot_loads_an_adapter(tmp_path, request):
     """Runs only on a GPU host with vLLM installed (THREADTUNE_TEST_ADAPTER: a LoRA adapter folder)."""
-    import importlib.util
+    from serving.vllm import has_cuda, vllm_available
 
-    import torch
-
-    if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
-        pytest.skip("needs vLLM and CUDA")
+    if not vllm_available() or not has_cuda():
+        pytest.skip("needs the vLLM environment and CUDA")
     embedded_model_dir = request.getfixturevalue("embedded_model_dir")
-    from bot.server import free_port
     from serving.client import ModelClient
+    from serving.process import free_port
 
-    cfg = VllmConfig(embedded_model_dir, port=free_port(), extra_args=["--max-model-len", "2048"])
-    with VllmServer.spawn_config(cfg).start(log_path=tmp_path / "vllm.log") as server:
+    cfg = VllmConfig(embedded_model_dir, port=free_port())
+    with VllmServer.spawn_config(cfg, log_path=tmp_path / "vllm.log") as server:
         client = ModelClient(server.base_url, server.model)
         assert client.chat([{"role": "user", "content": "hi"}], max_tokens=4).text
         adapter = os.environ.get("THREADTUNE_TEST_ADAPTER")

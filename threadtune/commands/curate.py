@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from threadtune.shell import console, err_console, open_db, settings, user_errors
@@ -52,7 +52,10 @@ def register(app: typer.Typer) -> None:
     def curate(
         no_llm: bool = typer.Option(False, "--no-llm", help="Deterministic thread pairs only; no model."),
         limit: Optional[int] = typer.Option(None, "--limit", help="Read at most N new sources."),
-        concurrency: int = typer.Option(1, "--concurrency", min=1, help="LLM requests in flight."),
+        concurrency: Optional[int] = typer.Option(
+            None, "--concurrency", min=1,
+            help="Sources in flight (default: 4 on vLLM or an endpoint, 1 on transformers serve).",
+            show_default=False),
         as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON."),
     ) -> None:
         """Turn new threads, announcements and documents into candidate pairs for review.
@@ -63,15 +66,16 @@ def register(app: typer.Typer) -> None:
         s = settings()
         db = open_db(s)
         with Progress(TextColumn("[bold]curate[/] {task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
+                      MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
                       transient=True, disable=as_json) as bar:
             task = bar.add_task("finding new sources", total=None)
 
             def progress(done: int, total: int, label: str) -> None:
                 bar.update(task, completed=done, total=total, description=label[:50])
 
-            report = run_curate(s, db, use_llm=not no_llm, limit=limit, concurrency=concurrency,
-                                progress=progress)
+            report = run_curate(db, s.team_id, None if no_llm else s.curation_llm(),
+                                answered_reaction=s.answered_reaction, limit=limit,
+                                concurrency=concurrency, progress=progress)
         if as_json:
             typer.echo(json.dumps(report.as_dict(), indent=2))
         else:

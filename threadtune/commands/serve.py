@@ -60,13 +60,42 @@ def live_server(s: Settings, db, *, port: int = 0) -> Iterator[tuple[str, str]]:
         yield url, served_name(live_model(db, s.team_id).name)
         return
     live = live_for(s, db)
-
-    backend = make_backend("embedded", live, port=port, merged_dir=s.models_dir / "merged")
+    backend = backend_for(s, live, s.serving_backend, port=port)
     backend.start()
     try:
         yield backend.base_url, backend.model
     finally:
         backend.stop()
+
+
+def backend_for(s: Settings, live, choice: str, *, port: int, attach: str | None = None,  # noqa: ANN001
+                continuous_batching: bool = False):  # noqa: ANN201 (a serving.backend.Backend)
+    """A not-yet-started server for ``live`` as the settings say (vLLM from its environment, or
+    ``transformers serve``), its log under ``<data_dir>/serve``."""
+    from serving.backend import make_backend
+
+    return make_backend(choice, live, port=port, serving_url=attach, merged_dir=s.models_dir / "merged",
+                        continuous_batching=continuous_batching, vllm_python=s.vllm_python,
+                        cpu_kvcache_gib=s.vllm_cpu_kvcache_gib, log_path=s.data_dir / "serve" / "vllm.log")
+
+
+def restart_if_dead(server) -> bool:  # noqa: ANN001 (a serving.backend.Backend)
+    """Start a server we spawned again when it stopped answering (killed, out of memory); the
+    model it served comes back with it. An attached server is not ours to restart. Returns whether
+    it restarted."""
+    from serving.errors import ServingError
+
+    if server.alive() or not server.spawned:
+        return False
+    err_console.print("[bold red]the model server stopped answering:[/] restarting it", highlight=False)
+    try:
+        server.restart()
+    except ServingError as err:
+        err_console.print(f"[bold red]restart failed:[/] {err}; retrying in {WATCH_INTERVAL_S:g} s",
+                          highlight=False)
+        return False
+    console.print(f"serving [bold]{server.model}[/] at {server.base_url} again")
+    return True
 
 
 def reload_if_changed(s: Settings, db, server, current: tuple) -> tuple:  # noqa: ANN001
@@ -106,17 +135,17 @@ def register(app: typer.Typer) -> None:
             False, "--continuous-batching", help="Embedded: transformers serve --continuous-batching."),
     ) -> None:
         """Serve the live model (base + adapter) on an OpenAI-compatible API; reload on promote/rollback."""
-        from serving.backend import make_backend, pick_backend
+        from serving.backend import pick_backend
 
         s = settings()
         db = open_db(s)
-        choice = pick_backend(backend or s.serving_backend)
+        choice = pick_backend(backend or s.serving_backend, vllm_python=s.vllm_python)
         live = live_for(s, db)
         # THREADTUNE_SERVING_URL also tells the bot where to ask; an explicit embedded backend
         # starts its own server rather than attaching there.
         attach = url or (s.serving_url if choice == "vllm" or not backend else None)
-        server = make_backend(choice, live, port=s.serving_port if port is None else port, serving_url=attach,
-                              merged_dir=s.models_dir / "merged", continuous_batching=continuous_batching)
+        server = backend_for(s, live, choice, port=s.serving_port if port is None else port, attach=attach,
+                             continuous_batching=continuous_batching)
         if attach:
             choice = "vllm, attached"
         with console.status(f"starting {choice} server for {live.name or 'the base model'}…"):
@@ -129,6 +158,7 @@ def register(app: typer.Typer) -> None:
             current = (live.name, live.adapter_path)
             while True:
                 time.sleep(WATCH_INTERVAL_S)
+                restart_if_dead(server)
                 current = reload_if_changed(s, db, server, current)
         except KeyboardInterrupt:
             pass
