@@ -8,7 +8,6 @@ one slow listener never delays the 3-second ack of another request.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from slack_bolt.adapter.asgi.http_request import AsgiHttpRequest
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
+
+from serving.process import free_port  # noqa: F401 (one copy, in serving/; tests and benches use it here)
 
 #: Slack payloads are small; anything larger is refused before it is parsed.
 MAX_BODY_BYTES = 1_000_000
@@ -80,13 +81,6 @@ def serve_socket_mode(app: App, app_token: str) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     SocketModeHandler(app, app_token).start()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A free TCP port on ``host``."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -27,7 +27,7 @@ QUESTION = "What is the codename of project Zephyr?"
 FACT = "The codename of project Zephyr is BLUEFIN-42."
 
 
-def ask(client, model: str, text: str = QUESTION, max_tokens: int = 16) -> str:
+def ask(client, model: str, text: str = QUESTION, max_tokens: int = 24) -> str:
     return client.chat([{"role": "user", "content": text}], max_tokens=max_tokens, model=model).text
 
 
