@@ -78,7 +78,7 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"{DATA} is absent: this bench reads the shared Julia Slack export")
 
-    from curation.curate import LLMConfig, llm_session
+    from curation.llm import LLMConfig, llm_session
     from curation.slack_export import import_export
     from curation.store import connect
     from serving.models import resolve

@@ -10,9 +10,8 @@ consistent and the rerun picks up where it stopped, with no duplicates.
 LLM calls run ``concurrency`` sources at a time on worker threads (vLLM batches them; with
 ``transformers serve`` they queue); SQLite writes stay on the caller's thread.
 
-curation/ takes plain values (:class:`LLMConfig`), not the app's Settings. With no endpoint URL,
-:func:`llm_session` serves the base model on loopback for the run (vLLM when its environment is
-present, else ``transformers serve``) and stops it afterwards.
+curation/ takes plain values (:class:`curation.llm.LLMConfig`), not the app's Settings; with no
+endpoint URL, :func:`curation.llm.llm_session` serves the base model for the run.
 """
 
 from __future__ import annotations
@@ -20,11 +19,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
@@ -43,7 +40,7 @@ from curation.transcript import build_transcript, channel_names, display_names, 
 from serving.errors import ServingError
 
 if TYPE_CHECKING:
-    from serving.client import ModelClient
+    from curation.llm import LLMConfig
 
 log = logging.getLogger(__name__)
 
@@ -325,77 +322,6 @@ def curate(db: Database, team_id: str, llm: LLM | None, *, answered_reaction: st
 # --- the LLM for a run -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LLMConfig:
-    """Where the curation model comes from, as plain values (the CLI builds it from Settings).
-
-    ``base_url`` set: that OpenAI-compatible endpoint (``model`` unset: the first it lists).
-    Unset: ``base_model`` (a plain HF folder) served on loopback for the run by ``backend``
-    (``auto``: vLLM when its environment is present, else ``transformers serve``).
-    """
-
-    base_url: str | None = None
-    model: str | None = None
-    api_key: str | None = None
-    base_model: Path | None = None
-    backend: str = "auto"
-    vllm_python: Path | None = None
-    cpu_kvcache_gib: int = 1
-    #: Token budget of one extraction reply.
-    max_tokens: int = 384
-    #: Seconds one reply may take.
-    timeout_s: float = 600.0
-    #: Where a server started for the run writes its log.
-    log_dir: Path | None = None
-
-
-#: Sources in flight at once when the run starts a vLLM server (it batches them).
-VLLM_CONCURRENCY = 4
-
-
-def _client(base_url: str, model: str, cfg: LLMConfig, api_key: str | None = None) -> ModelClient:
-    from serving.client import ModelClient
-
-    return ModelClient(base_url, model, api_key=api_key, timeout=cfg.timeout_s, max_retries=1)
-
-
-@contextmanager
-def llm_session(cfg: LLMConfig) -> Iterator[LLM]:
-    """The curation LLM: the endpoint ``cfg.base_url``, or ``cfg.base_model`` served on loopback
-    for the duration of the ``with`` block (started here, stopped on exit)."""
-    if cfg.base_url:
-        client = _client(cfg.base_url, cfg.model or "", cfg, cfg.api_key)
-        try:
-            if not cfg.model:
-                try:
-                    client.model = client.models()[0]
-                except (ServingError, IndexError) as err:
-                    raise CurationError(f"cannot list models at {cfg.base_url} ({err or 'none served'}); "
-                                        "set THREADTUNE_LLM_MODEL") from None
-            yield LLM(client, max_tokens=cfg.max_tokens, batching=True)
-        finally:
-            client.close()
-        return
-    if cfg.base_model is None:
-        raise CurationError("no curation model: set THREADTUNE_LLM_BASE_URL or a base model")
-    from serving.backend import LiveModel, make_backend
-    from serving.vllm import VllmServer
-
-    log_dir = cfg.log_dir or Path(cfg.base_model).parent
-    server = make_backend(cfg.backend, LiveModel(None, Path(cfg.base_model)), port=0,
-                          vllm_python=cfg.vllm_python, cpu_kvcache_gib=cfg.cpu_kvcache_gib,
-                          log_path=log_dir / "curate-vllm.log", work_dir=None)
-    server.start()
-    try:
-        client = _client(server.base_url, server.model, cfg)
-        try:
-            yield LLM(client, max_tokens=cfg.max_tokens, batching=isinstance(server, VllmServer))
-        finally:
-            client.close()
-    finally:
-        server.stop()
-
-
 def run_curate(db: Database, team_id: str, llm: LLMConfig | None, *,
                answered_reaction: str = "white_check_mark", limit: int | None = None,
                concurrency: int | None = None, progress: Progress | None = None) -> CurateReport:
@@ -408,6 +334,8 @@ def run_curate(db: Database, team_id: str, llm: LLMConfig | None, *,
     if llm is None or not sources:  # nothing new: no model server to start
         return curate(db, team_id, None, answered_reaction=answered_reaction,
                       progress=progress, sources=sources, report=report)
+    from curation.llm import VLLM_CONCURRENCY, llm_session
+
     with llm_session(llm) as model:
         if concurrency is None:
             concurrency = VLLM_CONCURRENCY if model.batching else 1

@@ -196,7 +196,7 @@ class Settings(BaseSettings):
     def curation_llm(self, **overrides: object):  # noqa: ANN201 (a curation.curate.LLMConfig)
         """The curation model as the plain values curation/ takes: the endpoint of
         THREADTUNE_LLM_BASE_URL, or the base model served for the run by the serving backend."""
-        from curation.curate import LLMConfig
+        from curation.llm import LLMConfig
         from serving.models import resolve
 
         base = None if self.llm_base_url else resolve(self.base_model, self.models_dir).path

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from curation.candidates import list_candidates
-from curation.curate import LLMConfig, curate, find_sources, llm_session, run_curate
+from curation.curate import curate, find_sources, run_curate
+from curation.llm import LLMConfig, llm_session
 from curation.documents import add_document
 from curation.errors import ImportFormatError
 from curation.extract import LLM, load_prompt
