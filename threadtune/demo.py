@@ -126,6 +126,7 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
     from curation import datasets, review
     from curation.candidates import list_candidates
     from curation.curate import run_curate
+    from threadtune.curation_llm import curation_llm
     from curation.documents import add_document
     from curation.channels import set_watched
     from curation.model_versions import list_models
@@ -174,7 +175,7 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
         # every other thread gets its deterministic pair.
         llm_sources = (3 if opts.fast else 10) if opts.use_llm else 0
         progress = lambda done, total, label: update(done, total, label)  # noqa: E731
-        llm = s.curation_llm(max_tokens=160 if opts.fast else 256) if llm_sources else None
+        llm = curation_llm(s, max_tokens=160 if opts.fast else 256) if llm_sources else None
         report = run_curate(db, team, llm, answered_reaction=s.answered_reaction,
                             limit=llm_sources or None, progress=progress)
         if llm_sources:

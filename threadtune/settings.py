@@ -193,19 +193,6 @@ class Settings(BaseSettings):
         """Converted base models and trained adapters."""
         return self.data_dir / "models"
 
-    def curation_llm(self, **overrides: object):  # noqa: ANN201 (a curation.curate.LLMConfig)
-        """The curation model as the plain values curation/ takes: the endpoint of
-        THREADTUNE_LLM_BASE_URL, or the base model served for the run by the serving backend."""
-        from curation.llm import LLMConfig
-        from serving.models import resolve
-
-        base = None if self.llm_base_url else resolve(self.base_model, self.models_dir).path
-        values: dict[str, object] = {
-            "base_url": self.llm_base_url, "model": self.llm_model, "api_key": self.llm_api_key,
-            "base_model": base, "backend": self.serving_backend, "vllm_python": self.vllm_python,
-            "cpu_kvcache_gib": self.vllm_cpu_kvcache_gib, "log_dir": self.data_dir / "serve"}
-        return LLMConfig(**{**values, **overrides})
-
     def require(self, *names: str) -> None:
         """Raise one SettingsError naming every missing variable among ``names``."""
         missing = [n for n in names if getattr(self, n) in (None, "", [])]

@@ -172,7 +172,9 @@ def test_without_llm_threads_still_give_deterministic_pairs(settings, db):
 
 def test_llm_session_uses_the_configured_endpoint_and_discovers_the_model(settings, fake):
     s = settings.model_copy(update={"llm_base_url": fake.base_url, "llm_model": None})
-    cfg = s.curation_llm()
+    from threadtune.curation_llm import curation_llm
+
+    cfg = curation_llm(s)
     assert isinstance(cfg, LLMConfig) and cfg.base_url == fake.base_url  # plain values, no Settings
     with llm_session(cfg) as llm:
         assert llm.client.model == "fake-llm" and llm.batching

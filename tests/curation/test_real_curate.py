@@ -33,7 +33,9 @@ def test_real_threads_curate_with_the_embedded_model(settings, db, shared_data, 
     import_export(db, mini_export(shared_data, tmp_path / "export"), settings.team_id)
     s = settings.model_copy(update={"base_model": str(embedded_model_dir), "llm_base_url": None})
     seen = []
-    llm = s.curation_llm(backend="embedded", max_tokens=48)
+    from threadtune.curation_llm import curation_llm
+
+    llm = curation_llm(s, backend="embedded", max_tokens=48)
     report = run_curate(db, s.team_id, llm, answered_reaction=s.answered_reaction,
                         progress=lambda done, total, label: seen.append((done, total)))
     assert report.sources["thread"] == 2 and seen[-1] == (2, 2)

@@ -62,6 +62,7 @@ def register(app: typer.Typer) -> None:
 
         With no THREADTUNE_LLM_BASE_URL the embedded model is served on loopback for the run."""
         from curation.curate import run_curate
+        from threadtune.curation_llm import curation_llm
 
         s = settings()
         db = open_db(s)
@@ -73,7 +74,7 @@ def register(app: typer.Typer) -> None:
             def progress(done: int, total: int, label: str) -> None:
                 bar.update(task, completed=done, total=total, description=label[:50])
 
-            report = run_curate(db, s.team_id, None if no_llm else s.curation_llm(),
+            report = run_curate(db, s.team_id, None if no_llm else curation_llm(s),
                                 answered_reaction=s.answered_reaction, limit=limit,
                                 concurrency=concurrency, progress=progress)
         if as_json:

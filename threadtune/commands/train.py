@@ -28,8 +28,9 @@ def worker_context(s, *, terminal: bool):  # noqa: ANN001, ANN201
 
     def curate(db, team_id: str, args: dict, progress) -> dict:  # noqa: ANN001
         from curation.curate import run_curate
+        from threadtune.curation_llm import curation_llm
 
-        llm = s.curation_llm() if args.get("use_llm", True) else None
+        llm = curation_llm(s) if args.get("use_llm", True) else None
         report = run_curate(db, team_id, llm, answered_reaction=s.answered_reaction,
                             limit=args.get("limit"), progress=progress)
         return {**report.as_dict(), "summary": report.summary()}
