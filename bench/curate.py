@@ -7,7 +7,7 @@ Slack-export importer. Each (backend, concurrency) runs on its own copy of that 
 exactly the same work. The servers are started by curation's own :func:`llm_session`.
 
     python bench/curate.py [--threads 40] [--backends vllm,embedded] [--concurrency 1,4]
-                           [--max-tokens 384] [--max-chars N]
+                           [--embedded-concurrency 1] [--max-tokens 384] [--max-chars N]
 
 Per run: wall seconds, sources, pairs, LLM replies, the share that parsed, replies cut off
 looping. Last line: JSON with every run and the ratios (vLLM vs embedded at the same concurrency,
@@ -70,7 +70,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=40)
     ap.add_argument("--backends", default="vllm,embedded", help="comma-separated: vllm, embedded")
-    ap.add_argument("--concurrency", default="1,4", help="sources in flight, comma-separated")
+    ap.add_argument("--concurrency", default="1,4", help="sources in flight on vLLM, comma-separated")
+    ap.add_argument("--embedded-concurrency", default="1",
+                    help="sources in flight on transformers serve (it generates one request at a time)")
     ap.add_argument("--max-tokens", type=int, default=384, help="token budget of one extraction reply")
     ap.add_argument("--max-chars", type=int, default=None, help="only threads up to this many characters")
     ap.add_argument("--models-dir", type=Path, default=None, help="where the embedded model is converted")
@@ -84,7 +86,8 @@ def main() -> None:
     from serving.models import resolve
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    levels = [int(c) for c in args.concurrency.split(",")]
+    levels = {"vllm": [int(c) for c in args.concurrency.split(",")],
+              "embedded": [int(c) for c in args.embedded_concurrency.split(",")]}
     results: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -99,7 +102,7 @@ def main() -> None:
             with llm_session(cfg) as llm:
                 print(f"{backend}: server up in {time.perf_counter() - started:.0f} s", flush=True)
                 results[backend] = {}
-                for c in levels:
+                for c in levels[backend]:
                     shutil.copy(base, tmp / f"{backend}-{c}.db")
                     results[backend][str(c)] = run(tmp / f"{backend}-{c}.db", llm, c, backend)
 
@@ -111,7 +114,7 @@ def main() -> None:
     out: dict = {"threads": args.threads, "max_tokens": args.max_tokens, "runs": results}
     if "vllm" in results and "embedded" in results:
         out["speedup_vllm_vs_embedded"] = {c: ratio(results["vllm"].get(c), results["embedded"].get(c))
-                                           for c in map(str, levels)}
+                                           for c in results["embedded"] if c in results["vllm"]}
     for backend, runs in results.items():
         if "1" in runs and "4" in runs:
             out[f"speedup_4_vs_1_{backend}"] = ratio(runs["4"], runs["1"])

@@ -90,10 +90,14 @@ def make_backend(choice: str, live: LiveModel, *, port: int, serving_url: str | 
 
         if serving_url:
             return VllmServer.attach(serving_url)
+        from serving.adapters import LORA_RANKS, adapter_rank
         from serving.process import free_port
 
         adapters = [Adapter(served_name(live.name), live.adapter_path)] if live.adapter_path else []
         port = port or free_port(host)
+        rank = adapter_rank(live.adapter_path) if live.adapter_path else None
+        if rank and rank > max_lora_rank:  # room for the live adapter: the smallest rank vLLM takes
+            max_lora_rank = min((r for r in LORA_RANKS if r >= rank), default=rank)
         cfg = VllmConfig(base_model=live.base_path, adapters=adapters, host=host, port=port,
                          max_lora_rank=max_lora_rank, cpu_kvcache_gib=cpu_kvcache_gib)
         if vllm_python is not None:

@@ -122,7 +122,29 @@ class Steps:
 
 
 def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) -> DemoResult:
-    """Run the whole loop; returns what it produced. Raises DemoError naming the failed step."""
+    """Run the whole loop; returns what it produced. Raises DemoError naming the failed step.
+
+    With vLLM, one server serves the whole run: the base model for curation, then the trained
+    adapter, hot-loaded after promotion (one start instead of two, and the product's own path)."""
+    servers: list[Any] = []
+    try:
+        return _run(base, opts, console, servers)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def start_vllm(s: Settings, base_model: Path) -> Any:
+    """A vLLM server for the base model when ``.venv-vllm`` is present (else None)."""
+    from serving.backend import LiveModel, make_backend, pick_backend
+
+    if pick_backend(s.serving_backend, vllm_python=s.vllm_python) != "vllm":
+        return None
+    return make_backend("vllm", LiveModel(None, base_model), port=0, vllm_python=s.vllm_python,
+                        cpu_kvcache_gib=s.vllm_cpu_kvcache_gib, log_path=s.data_dir / "serve" / "vllm.log")
+
+
+def _run(base: Settings, opts: DemoOptions, console: Console | None, servers: list[Any]) -> DemoResult:
     from curation import datasets, review
     from curation.candidates import list_candidates
     from curation.curate import run_curate
@@ -175,7 +197,12 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
         # every other thread gets its deterministic pair.
         llm_sources = (3 if opts.fast else 10) if opts.use_llm else 0
         progress = lambda done, total, label: update(done, total, label)  # noqa: E731
-        llm = curation_llm(s, max_tokens=160 if opts.fast else 256) if llm_sources else None
+        vllm = start_vllm(s, model.path) if llm_sources else None
+        if vllm is not None:
+            update(text="starting vLLM")
+            servers.append(vllm.start())
+        endpoint = {"base_url": vllm.base_url, "model": vllm.base_name} if vllm else {}
+        llm = curation_llm(s, max_tokens=160 if opts.fast else 256, **endpoint) if llm_sources else None
         report = run_curate(db, team, llm, answered_reaction=s.answered_reaction,
                             limit=llm_sources or None, progress=progress)
         if llm_sources:
@@ -261,7 +288,8 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
             registry.promote(db, team, trained["name"], actor=REVIEWER, force=True)
             gate = f"forced past the eval gate ({refused})"
         served, backend = serve_and_ask(s, db, team, trained, heldout, n=3, update=update,
-                                        max_tokens=48 if opts.fast else 96)
+                                        max_tokens=48 if opts.fast else 96,
+                                        server=servers[0] if servers else None)
         base_by_q = {e["question"]: e.get("base", "") for e in eval_report.get("examples", [])}
         for row in served:
             row["base"] = base_by_q.get(row["question"], "")
@@ -283,11 +311,13 @@ def demo_review(candidate: dict[str, Any]) -> str | None:
 
 
 def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldout: Path, *, n: int,
-                  update: Callable[..., None], max_tokens: int) -> tuple[list[dict[str, str]], str]:
+                  update: Callable[..., None], max_tokens: int,
+                  server: Any = None) -> tuple[list[dict[str, str]], str]:
     """Ask ``n`` held-out questions the way `threadtune ask` does (the same pipeline: an approved
     answer verbatim, the served tuned model's answer marked not verified, or an abstention). The
     live model is served as `threadtune serve` does (vLLM with the adapter when its environment is
     present, else transformers serve with a merged copy), only when an answer needs the model.
+    ``server``: a running vLLM server to hot-load the adapter into instead of starting one.
     Returns the answers and the backend that served them."""
     from bot.answer_prompt import prepare
     from curation.answer_facts import answer_flags
@@ -301,15 +331,21 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
                      retrieval=s.retrieval, thresholds=thresholds) for item in questions]
     written: dict[int, str] = {}
     todo = [k for k, prep in enumerate(preps) if prep.decision.needs_model]
-    kind = pick_backend(s.serving_backend, vllm_python=s.vllm_python)
+    kind = "vllm" if server is not None else pick_backend(s.serving_backend, vllm_python=s.vllm_python)
     label = "vLLM (the adapter, unmerged)" if kind == "vllm" else "transformers serve (a merged copy)"
     if todo:
         live = LiveModel(model["name"], Path(model["base_model"]), Path(model["adapter_path"]))
-        update(text=f"starting {label}")
-        server = make_backend(kind, live, port=0, merged_dir=s.models_dir / "merged",
-                              work_dir=s.data_dir / "serve", vllm_python=s.vllm_python,
-                              cpu_kvcache_gib=s.vllm_cpu_kvcache_gib, log_path=s.data_dir / "serve" / "vllm.log")
-        server.start()
+        owned = server is None
+        if owned:
+            update(text=f"starting {label}")
+            server = make_backend(kind, live, port=0, merged_dir=s.models_dir / "merged",
+                                  work_dir=s.data_dir / "serve", vllm_python=s.vllm_python,
+                                  cpu_kvcache_gib=s.vllm_cpu_kvcache_gib,
+                                  log_path=s.data_dir / "serve" / "vllm.log").start()
+        else:
+            update(text=f"hot-loading {model['name']} into the running vLLM")
+            label += ", hot-loaded"
+        server.serve_model(live.name, live.base_path, live.adapter_path)
         try:
             client = ModelClient(server.base_url, server.model, timeout=s.answer_timeout_s)
             try:
@@ -319,7 +355,8 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
             finally:
                 client.close()
         finally:
-            server.stop()
+            if owned:
+                server.stop()
     out = []
     for k, (item, prep) in enumerate(zip(questions, preps)):
         text = answer_text(prep.decision, written.get(k, ""))

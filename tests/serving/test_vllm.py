@@ -191,3 +191,13 @@ def test_real_vllm_on_a_gpu_serves_base_and_hot_loads_an_adapter(tmp_path, reque
         if adapter:
             name = server.serve_model("t", None, Path(adapter))
             assert client.chat([{"role": "user", "content": "hi"}], max_tokens=4, model=name).text
+
+
+def test_spawned_vllm_takes_the_rank_of_the_live_adapter(tmp_path):
+    base, exe = make_base(tmp_path), python_here(tmp_path)
+    big = make_adapter(tmp_path, "v1", r=48)
+    server = make_backend("vllm", LiveModel("v1", base, big), port=0, vllm_python=exe)
+    assert server.spawned and server.cfg.max_lora_rank == 64 and server.cfg.port > 0
+    assert build_command(server.cfg)[-2:] == ["--lora-modules", f"threadtune/v1={big}"]
+    small = make_backend("vllm", LiveModel(None, base), port=0, vllm_python=exe)
+    assert small.cfg.max_lora_rank == 16 and small.model == "threadtune/base"
