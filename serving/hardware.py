@@ -1,4 +1,5 @@
-"""What accelerator and engines this machine has, without importing torch where it is absent."""
+"""What accelerator this machine has, without importing torch where it is absent (vLLM lives in its
+own environment: see :func:`serving.vllm.vllm_available`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,3 @@ def cuda_devices() -> list[str]:
     if not torch.cuda.is_available():
         return []
     return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-
-
-def vllm_importable() -> bool:
-    """Whether vLLM is installed in this environment (it usually lives in its own)."""
-    return importlib.util.find_spec("vllm") is not None

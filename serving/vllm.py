@@ -176,6 +176,11 @@ def vllm_env(base: dict[str, str] | None = None, *, cpu_kvcache_gib: int | None 
     return env
 
 
+def vllm_python(configured: Path | str | None = None) -> Path:
+    """The vLLM environment's Python: ``configured`` when set, else ``.venv-vllm`` in the project."""
+    return Path(configured) if configured else DEFAULT_PYTHON
+
+
 def vllm_available(python: Path = DEFAULT_PYTHON) -> bool:
     """Whether the vLLM environment exists (what ``--backend auto`` checks; CPU or GPU alike)."""
     return Path(python).is_file()

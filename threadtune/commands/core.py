@@ -9,7 +9,6 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from serving.hardware import vllm_importable
 from threadtune.settings import Settings, env_var
 from threadtune.shell import console, open_db, settings, user_errors
 
@@ -143,9 +142,12 @@ def doctor_rows(s: Settings) -> list[tuple[str, str, str]]:
         rows.append(("slack mode", "ok", "socket mode" if s.slack_app_token else "HTTP (/slack/events)"))
     rows.append(model_row(s))
     rows.append(("cuda", *cuda_state()))
-    vllm = vllm_importable()
-    rows.append(("vllm", "ok" if vllm else "info",
-                 "importable" if vllm else "not installed here (optional: separate env, `.\\[gpu]`)"))
+    from serving.vllm import vllm_python
+
+    vllm = vllm_python(s.vllm_python)
+    rows.append(("vllm", "ok" if vllm.is_file() else "info",
+                 f"environment {vllm.parent.parent}: `auto` serves with vLLM" if vllm.is_file()
+                 else f"no environment at {vllm.parent.parent}: `make install-vllm` (else transformers serve)"))
     rows.append(("serving backend", "info", s.serving_backend + (f" → {s.serving_url}" if s.serving_url else "")))
     return rows
 
