@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import answer_blocks as ab
-from bot.context import BotContext
+from bot.context import BotContext, envelope_team
 from bot.roles import has_role, refusal
 from curation.candidates import add_candidate
 from curation.ids import parse_id
@@ -60,7 +60,7 @@ def register(app, ctx: BotContext) -> None:
     """Add the 👍/👎 actions, the correction modal and "Save as FAQ" to ``app``."""
 
     def _team(body: dict) -> str:
-        return (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""
+        return envelope_team(body)
 
     @app.action(ab.ACTION_UP)
     def on_up(ack, body, client, action):  # noqa: ANN001
@@ -115,7 +115,7 @@ def register(app, ctx: BotContext) -> None:
     def on_save_faq(ack, body, client, action, respond):  # noqa: ANN001
         ack()
         user = body["user"]["id"]
-        if not has_role(ctx.settings, user, "reviewer", client):
+        if not has_role(ctx.settings, user, "reviewer", client, team_id=_team(body)):
             respond(refusal(ctx.settings, "reviewer", "save answers as FAQs"), replace_original=False)
             return
         db = ctx.db()
@@ -142,7 +142,7 @@ def _offer_save(ctx: BotContext, client: WebClient, answer: dict[str, Any], user
         if ctx.settings.review_channel:
             client.chat_postMessage(channel=ctx.settings.review_channel, blocks=blocks,
                                     text="An answer was marked helpful: save it as a FAQ?")
-        elif has_role(ctx.settings, user, "reviewer", client):
+        elif has_role(ctx.settings, user, "reviewer", client, team_id=answer["team_id"]):
             client.chat_postEphemeral(channel=answer["channel_id"], user=user, blocks=blocks,
                                       text="Save this answer as a FAQ?")
         else:

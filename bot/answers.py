@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError
 from bot import answer_blocks as ab
 from bot import answer_feedback, escalation
 from bot.answer_prompt import live_model, prepare
-from bot.context import BotContext
+from bot.context import BotContext, envelope_team
 from curation.answer_facts import answer_flags
 from curation.answer_modes import ABSTAIN, Thresholds, answer_text
 from bot.slash import SlashRequest
@@ -347,7 +347,8 @@ def register(app, ctx: BotContext) -> None:
         ack()
         try:
             v = json.loads(action.get("value") or "{}")
-            q = Question(v["team"], v["c"], v["u"], v["q"], v["t"])
+            # the workspace from the envelope, never from the button's value
+            q = Question(envelope_team(body), v["c"], v["u"], v["q"], v["t"])
         except (ValueError, KeyError, TypeError):
             return
         ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")

@@ -12,7 +12,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 
-from bot import answers, capture, channels, escalation, faq, jobs, privacy, review, slash, validation
+from bot import answers, capture, channels, context, escalation, faq, jobs, privacy, review, slash, validation
 from bot.context import BotContext
 from threadtune.settings import Settings
 
@@ -61,6 +61,7 @@ def build_app(settings: Settings, *, client: WebClient | None = None,
     )
     ctx = BotContext(settings)
     validation.register(app)
+    context.register(app)  # the workspace comes from the envelope only
     slash.register(app, ctx, subcommands())
     for module in MODULES:
         module.register(app, ctx)

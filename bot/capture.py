@@ -193,7 +193,7 @@ def _user(msg: dict[str, Any]) -> str | None:
 
 
 def _collects(ctx: BotContext, db, team_id: str, channel: str, channel_type: str | None) -> bool:
-    if channel_type in _DM_TYPES or channel.startswith("D"):
+    if (isinstance(channel_type, str) and channel_type in _DM_TYPES) or channel.startswith("D"):
         if not ctx.settings.keep_dms:
             return False
         upsert_channel(db, team_id, channel, None, is_private=True, is_im=True)

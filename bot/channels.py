@@ -34,7 +34,7 @@ def _target(ctx: BotContext, req: SlashRequest, client: WebClient) -> str:
 
 def _admin(ctx: BotContext, req: SlashRequest, client: WebClient, respond,  # noqa: ANN001
            action: str) -> bool:
-    if has_role(ctx.settings, req.user_id, "admin", client):
+    if has_role(ctx.settings, req.user_id, "admin", client, team_id=req.team_id):
         return True
     respond(text=refusal(ctx.settings, "admin", action), response_type="ephemeral")
     return False

@@ -70,7 +70,7 @@ def take_reply(ctx: BotContext, client: WebClient, team_id: str, event: dict[str
     channel, thread_ts = event.get("channel") or "", event.get("thread_ts") or ""
     esc = open_in_thread(db, team_id, channel, thread_ts)
     user, text = event.get("user") or "", (event.get("text") or "").strip()
-    if esc is None or not text or role_of(ctx.settings, user, client) not in ("reviewer", "admin"):
+    if esc is None or not text or role_of(ctx.settings, user, client, team_id=team_id) not in ("reviewer", "admin"):
         return None
     added = add_candidate(db, team_id, esc["question"], text, origin="escalation",
                           sources=[{"kind": "message", "channel_id": channel, "ts": event.get("ts")}],

@@ -12,7 +12,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.context import BotContext
+from bot.context import BotContext, envelope_team
 from curation.candidates import add_candidate
 from curation.errors import CurationError
 from curation.messages import thread_messages
@@ -128,7 +128,7 @@ def register(app, ctx: BotContext) -> None:
     @app.shortcut(SHORTCUT_ID)
     def save_as_faq(ack, body, client):  # noqa: ANN001
         ack()
-        team_id = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""
+        team_id = envelope_team(body)
         channel = (body.get("channel") or {}).get("id") or ""
         question, answer, sources = prefill(ctx, client, team_id, channel, body.get("message") or {})
         client.views_open(trigger_id=body["trigger_id"],
@@ -142,7 +142,7 @@ def register(app, ctx: BotContext) -> None:
             return
         ack()
         user = body.get("user") or {}
-        team_id = (body.get("team") or {}).get("id") or user.get("team_id") or ""
+        team_id = envelope_team(body)
         meta = _metadata(view.get("private_metadata"))
         try:
             added = add_candidate(ctx.db(), team_id, question, answer, origin="manual",

@@ -29,7 +29,7 @@ from curation.train_config import check_overrides, split_train_words
 
 def _allowed(ctx: BotContext, req: SlashRequest, client: WebClient, respond: Callable[..., object],
              role: str, action: str) -> bool:
-    if has_role(ctx.settings, req.user_id, role, client):
+    if has_role(ctx.settings, req.user_id, role, client, team_id=req.team_id):
         return True
     respond(text=refusal(ctx.settings, role, action), response_type="ephemeral")
     return False

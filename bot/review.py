@@ -25,7 +25,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import review_blocks as rb
-from bot.context import BotContext
+from bot.context import BotContext, envelope_team
 from bot.roles import has_role, refusal
 from bot.slash import SlashRequest
 from curation import review
@@ -189,7 +189,7 @@ def _ephemeral(client: WebClient, channel: str | None, user: str, text: str) -> 
 
 
 def _team(body: dict[str, Any]) -> str:
-    return (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or body.get("team_id") or ""
+    return envelope_team(body)
 
 
 def _channel(body: dict[str, Any]) -> str | None:
@@ -222,7 +222,7 @@ def decide(ctx: BotContext, client: WebClient, team_id: str, user: str, candidat
 
 def review_command(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
     """Post the next batch of candidates for review: `/threadtune review [N]` (reviewers)."""
-    if not has_role(ctx.settings, req.user_id, "reviewer", client):
+    if not has_role(ctx.settings, req.user_id, "reviewer", client, team_id=req.team_id):
         respond(text=refusal(ctx.settings, "reviewer", "pull candidates for review"), response_type="ephemeral")
         return
     try:
@@ -271,8 +271,8 @@ def _candidate_id(value: Any) -> int:
 def register(app, ctx: BotContext) -> None:
     """Buttons, modals and reactions of review posts."""
 
-    def reviewer(client: WebClient, user: str, channel: str | None, action: str) -> bool:
-        if has_role(ctx.settings, user, "reviewer", client):
+    def reviewer(client: WebClient, user: str, channel: str | None, action: str, team: str) -> bool:
+        if has_role(ctx.settings, user, "reviewer", client, team_id=team):
             return True
         _ephemeral(client, channel, user, refusal(ctx.settings, "reviewer", action))
         return False
@@ -288,7 +288,7 @@ def register(app, ctx: BotContext) -> None:
     def on_approve(ack, body, client, action):  # noqa: ANN001
         ack()
         user, channel = body["user"]["id"], _channel(body)
-        if not reviewer(client, user, channel, "approve pairs"):
+        if not reviewer(client, user, channel, "approve pairs", _team(body)):
             return
         try:
             decide(ctx, client, _team(body), user, _candidate_id(action.get("value")), "approve")
@@ -298,7 +298,7 @@ def register(app, ctx: BotContext) -> None:
     @app.action(rb.ACTION_EDIT)
     def on_edit(ack, body, client, action):  # noqa: ANN001
         ack()
-        if not reviewer(client, body["user"]["id"], _channel(body), "edit pairs"):
+        if not reviewer(client, body["user"]["id"], _channel(body), "edit pairs", _team(body)):
             return
         c = candidate_or_tell(client, body, action.get("value"))
         if c is not None:
@@ -307,7 +307,7 @@ def register(app, ctx: BotContext) -> None:
     @app.action(rb.ACTION_REJECT)
     def on_reject(ack, body, client, action):  # noqa: ANN001
         ack()
-        if not reviewer(client, body["user"]["id"], _channel(body), "reject pairs"):
+        if not reviewer(client, body["user"]["id"], _channel(body), "reject pairs", _team(body)):
             return
         c = candidate_or_tell(client, body, action.get("value"))
         if c is not None:
@@ -316,7 +316,7 @@ def register(app, ctx: BotContext) -> None:
     def submit(ack, body, view, client, action: str) -> None:  # noqa: ANN001
         user = body["user"]["id"]
         block = rb.BLOCK_ANSWER if action == "edit" else rb.BLOCK_REASON
-        if not has_role(ctx.settings, user, "reviewer", client):
+        if not has_role(ctx.settings, user, "reviewer", client, team_id=_team(body)):
             ack(response_action="errors", errors={block: refusal(ctx.settings, "reviewer", f"{action} pairs")[:150]})
             return
         cid = rb.candidate_id_of(view.get("private_metadata"))
@@ -359,7 +359,8 @@ def register(app, ctx: BotContext) -> None:
         ack()
         user, item = event.get("user") or "", event["item"]
         approve = event["reaction"] in APPROVE_REACTIONS
-        if not reviewer(client, user, item["channel"], "approve pairs" if approve else "reject pairs"):
+        if not reviewer(client, user, item["channel"], "approve pairs" if approve else "reject pairs",
+                        _team(body)):
             return
         row = ctx.db().execute(
             "select id from candidates where team_id = ? and review_channel = ? and review_ts = ?",

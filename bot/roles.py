@@ -1,4 +1,9 @@
-"""Roles: admin, reviewer, member, from settings or a Slack user group."""
+"""Roles: admin, reviewer, member, from settings or a Slack user group, per workspace.
+
+A plain id in ``THREADTUNE_ADMIN_IDS`` / ``THREADTUNE_REVIEWER_IDS`` (and a plain user-group id)
+holds its role in the home workspace, ``THREADTUNE_TEAM_ID``; ``T…:U…`` holds it in workspace
+``T…``. Everywhere else that person is a member: an admin of one workspace is nobody in another.
+"""
 
 from __future__ import annotations
 
@@ -29,32 +34,44 @@ def group_members(client: WebClient, group_id: str) -> frozenset[str]:
     return users
 
 
-def role_of(settings: Settings, user_id: str, client: WebClient | None = None) -> Role:
-    """The highest role of ``user_id``: admins from settings or the admin group, then reviewers."""
-    if user_id in settings.admin_ids or (
-        settings.admin_group and client and user_id in group_members(client, settings.admin_group)
-    ):
+def in_team(entries: list[str] | str | None, team_id: str, home_team: str) -> list[str]:
+    """The ids among ``entries`` that hold in ``team_id``: ``T…:X`` there, plain ``X`` in the home
+    workspace."""
+    out = []
+    for entry in [entries] if isinstance(entries, str) else entries or []:
+        team, _, ident = entry.rpartition(":")
+        if (team or home_team) == team_id and ident:
+            out.append(ident)
+    return out
+
+
+def role_of(settings: Settings, user_id: str, client: WebClient | None = None, *,
+            team_id: str) -> Role:
+    """The highest role of ``user_id`` in workspace ``team_id`` (the request envelope's team):
+    admins from settings or the admin group, then reviewers."""
+    home = settings.team_id
+    if user_id in in_team(settings.admin_ids, team_id, home) or (client and any(
+            user_id in group_members(client, g) for g in in_team(settings.admin_group, team_id, home))):
         return "admin"
-    if user_id in settings.reviewer_ids or (
-        settings.reviewer_group
-        and client
-        and user_id in group_members(client, settings.reviewer_group)
-    ):
+    if user_id in in_team(settings.reviewer_ids, team_id, home) or (client and any(
+            user_id in group_members(client, g) for g in in_team(settings.reviewer_group, team_id, home))):
         return "reviewer"
     return "member"
 
 
-def has_role(settings: Settings, user_id: str, needed: Role, client: WebClient | None = None) -> bool:
-    """Whether ``user_id`` holds ``needed`` or a higher role (admins may review)."""
-    return _RANK[role_of(settings, user_id, client)] >= _RANK[needed]
+def has_role(settings: Settings, user_id: str, needed: Role, client: WebClient | None = None, *,
+             team_id: str) -> bool:
+    """Whether ``user_id`` holds ``needed`` or a higher role in ``team_id`` (admins may review)."""
+    return _RANK[role_of(settings, user_id, client, team_id=team_id)] >= _RANK[needed]
 
 
 def refusal(settings: Settings, needed: Role, action: str) -> str:
     """The ephemeral text for a refused action: what was refused and who can do it."""
-    who = list(settings.admin_ids)
+    who = [u.rpartition(":")[2] for u in settings.admin_ids]
     if needed == "reviewer":
-        who += [u for u in settings.reviewer_ids if u not in who]
+        who += [u.rpartition(":")[2] for u in settings.reviewer_ids if u.rpartition(":")[2] not in who]
     group = settings.admin_group if needed == "admin" else settings.reviewer_group
+    group = group.rpartition(":")[2] if group else group
     names = ", ".join(f"<@{u}>" for u in who) or "nobody is configured yet"
     if group:
         names += f" and members of <!subteam^{group}>"

@@ -48,7 +48,7 @@ CHANNEL_TYPES = {"channel": (False, False), "group": (True, False), "mpim": (Tru
 def note_channel_type(db: Database, team_id: str, channel_id: str, channel_type: Any) -> None:
     """Keep a channel's privacy current from the ``channel_type`` of an event in it (a channel
     converted to private says so in its next message). One indexed no-op when nothing changed."""
-    if channel_type not in CHANNEL_TYPES:
+    if not isinstance(channel_type, str) or channel_type not in CHANNEL_TYPES:
         return
     private, im = CHANNEL_TYPES[channel_type]
     db.execute("update channels set is_private = ?, is_im = ? where team_id = ? and id = ? and "

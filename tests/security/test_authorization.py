@@ -22,12 +22,26 @@ from tests.conftest import ADMIN, MEMBER, REVIEWER
 ROOT = Path(__file__).resolve().parents[2]
 
 
+T = "T0FAKE"
+
+
 def test_roles_from_settings(settings):
-    assert role_of(settings, ADMIN) == "admin"
-    assert role_of(settings, REVIEWER) == "reviewer"
-    assert role_of(settings, MEMBER) == "member"
-    assert has_role(settings, ADMIN, "reviewer")  # admins may review
-    assert not has_role(settings, REVIEWER, "admin")
+    assert role_of(settings, ADMIN, team_id=T) == "admin"
+    assert role_of(settings, REVIEWER, team_id=T) == "reviewer"
+    assert role_of(settings, MEMBER, team_id=T) == "member"
+    assert has_role(settings, ADMIN, "reviewer", team_id=T)  # admins may review
+    assert not has_role(settings, REVIEWER, "admin", team_id=T)
+
+
+def test_roles_are_per_workspace(settings):
+    """A plain id holds its role in the home workspace (THREADTUNE_TEAM_ID) only; T…:U… elsewhere."""
+    assert role_of(settings, ADMIN, team_id="T0OTHER") == "member"
+    s = settings.model_copy(update={"admin_ids": [ADMIN, "T0OTHER:U0OTHERADMIN"],
+                                    "reviewer_ids": ["T0OTHER:" + REVIEWER]})
+    assert role_of(s, "U0OTHERADMIN", team_id="T0OTHER") == "admin"
+    assert role_of(s, "U0OTHERADMIN", team_id=T) == "member"
+    assert role_of(s, REVIEWER, team_id="T0OTHER") == "reviewer"
+    assert role_of(s, REVIEWER, team_id=T) == "member"
 
 
 def test_roles_from_a_slack_user_group(settings, fake_slack):
@@ -35,9 +49,10 @@ def test_roles_from_a_slack_user_group(settings, fake_slack):
     fake_slack.usergroups["S0REVIEW"] = ["U0GROUPREV"]
     s = settings.model_copy(update={"admin_group": "S0ADMINS", "reviewer_group": "S0REVIEW"})
     client = WebClient(token="xoxb-t", base_url=fake_slack.api_url)
-    assert role_of(s, "U0GROUPADMIN", client) == "admin"
-    assert role_of(s, "U0GROUPREV", client) == "reviewer"
-    assert role_of(s, "U0NOBODY", client) == "member"
+    assert role_of(s, "U0GROUPADMIN", client, team_id=T) == "admin"
+    assert role_of(s, "U0GROUPREV", client, team_id=T) == "reviewer"
+    assert role_of(s, "U0NOBODY", client, team_id=T) == "member"
+    assert role_of(s, "U0GROUPADMIN", client, team_id="T0OTHER") == "member"
     assert "<!subteam^S0ADMINS>" in refusal(s, "admin", "train")
 
 
