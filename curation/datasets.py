@@ -262,7 +262,7 @@ def _lines(fh: Any, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
 
 
 def import_jsonl(db: Database, team_id: str, path: Path, *, approved: bool = False,
-                 actor: str = "cli", via: str = "cli",
+                 actor: str = "cli", via: str = "cli", operator: str | None = None,
                  progress: Callable[[int], None] | None = None) -> ImportReport:
     """Bring pairs from a JSONL file in as candidates (``origin='import'``).
 
@@ -309,11 +309,13 @@ def import_jsonl(db: Database, team_id: str, path: Path, *, approved: bool = Fal
                     report.auto_rejected += 1
                     report.errors.append((lineno, f"auto-rejected: {added.reason}"))
                 elif approved:
-                    approve_imported(db, team_id, added.id, actor, via=via)
+                    approve_imported(db, team_id, added.id, actor, via=via, operator=operator)
                     report.approved += 1
     if approved:
         with transaction(db):
             audit(db, team_id, actor, "dataset.import_approved", str(path.name),
                   detail={"approved": report.approved, "added": report.added,
-                          "errors": len(report.errors)}, via=via)
+                          "errors": len(report.errors),
+                          **({"operator": f"operator {operator} acting as {actor}"}
+                             if operator and operator != actor else {})}, via=via)
     return report

@@ -45,18 +45,34 @@ def _snapshot(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def _record(db: Database, team_id: str, candidate_id: int, actor: str, action: str,
-            before: dict[str, Any], after: dict[str, Any], reason: str | None, via: str) -> None:
+            before: dict[str, Any], after: dict[str, Any], reason: str | None, via: str,
+            operator: str | None = None) -> None:
     db["reviews"].insert({
         "team_id": team_id, "candidate_id": candidate_id, "actor": actor, "action": action,
         "before": dumps(before), "after": dumps(after), "reason": reason, "via": via, "at": now(),
+        "operator": operator,
     })
-    audit(db, team_id, actor, f"review.{action}", f"candidate:{candidate_id}",
-          detail={"status": after.get("status"), "reason": reason}, via=via)
+    detail: dict[str, Any] = {"status": after.get("status"), "reason": reason}
+    if operator and operator != actor:
+        detail["operator"] = f"operator {operator} acting as {actor}"
+    audit(db, team_id, actor, f"review.{action}", f"candidate:{candidate_id}", detail=detail, via=via)
+
+
+def _operator_approved(db: Database, candidate_id: int, operator: str) -> str | None:
+    """Whom ``operator`` already approved ``candidate_id`` as, since its last edit."""
+    row = db.execute(
+        "select actor from reviews where candidate_id = ? and action = 'approve' and operator = ? "
+        "and id > coalesce((select max(id) from reviews where candidate_id = ? and action = 'edit'), 0)",
+        [candidate_id, operator, candidate_id]).fetchone()
+    return row[0] if row else None
 
 
 def approve(db: Database, team_id: str, candidate_id: int, actor: str, *, via: str = "cli",
-            quorum: int = 1) -> Decision:
-    """Count ``actor``'s approval; the pair is approved once ``quorum`` reviewers approved it."""
+            quorum: int = 1, operator: str | None = None) -> Decision:
+    """Count ``actor``'s approval; the pair is approved once ``quorum`` reviewers approved it.
+
+    ``operator`` is who typed the command when it acts as ``actor`` (the CLI's ``--as``): a quorum
+    counts distinct people, so one operator's approvals count once whoever they act as."""
     with transaction(db):
         c = get_candidate(db, team_id, candidate_id)
         if c["status"] == "approved":
@@ -74,12 +90,16 @@ def approve(db: Database, team_id: str, candidate_id: int, actor: str, *, via: s
         if actor in approvals:
             return Decision(c, False, f"<@{actor}> already approved candidate {candidate_id} "
                             f"({len(approvals)}/{quorum} approvals)")
+        earlier = _operator_approved(db, candidate_id, operator) if operator else None
+        if earlier is not None:
+            return Decision(c, False, f"{operator} already approved candidate {candidate_id} (as "
+                            f"{earlier}); a quorum counts distinct people, so it needs another reviewer")
         approvals.append(actor)
         status = "approved" if len(approvals) >= quorum else c["status"]
         db["candidates"].update(candidate_id, {"approvals": dumps(approvals), "status": status,
                                                "updated_at": now()})
         after = {**before, "status": status, "approvals": approvals}
-        _record(db, team_id, candidate_id, actor, "approve", before, after, None, via)
+        _record(db, team_id, candidate_id, actor, "approve", before, after, None, via, operator)
         c = get_candidate(db, team_id, candidate_id)
     message = (f"approved by {', '.join(approvals)}" if status == "approved"
                else f"{len(approvals)}/{quorum} approvals")
@@ -87,7 +107,7 @@ def approve(db: Database, team_id: str, candidate_id: int, actor: str, *, via: s
 
 
 def reject(db: Database, team_id: str, candidate_id: int, actor: str, reason: str, *,
-           via: str = "cli") -> Decision:
+           via: str = "cli", operator: str | None = None) -> Decision:
     """Reject the pair with a reason (required)."""
     reason = (reason or "").strip()
     if not reason:
@@ -102,13 +122,13 @@ def reject(db: Database, team_id: str, candidate_id: int, actor: str, reason: st
         db["candidates"].update(candidate_id, {"status": "rejected", "reject_reason": reason,
                                                "updated_at": now()})
         after = {**before, "status": "rejected"}
-        _record(db, team_id, candidate_id, actor, "reject", before, after, reason, via)
+        _record(db, team_id, candidate_id, actor, "reject", before, after, reason, via, operator)
         c = get_candidate(db, team_id, candidate_id)
     return Decision(c, True, f"rejected: {reason}")
 
 
 def edit(db: Database, team_id: str, candidate_id: int, actor: str, *, question: str | None = None,
-         answer: str | None = None, via: str = "cli") -> Decision:
+         answer: str | None = None, via: str = "cli", operator: str | None = None) -> Decision:
     """Replace the question and/or answer. The text is scrubbed and checked for length and
     degeneration; the pair goes back to pending with its approvals reset."""
     with transaction(db):
@@ -136,13 +156,13 @@ def edit(db: Database, team_id: str, candidate_id: int, actor: str, *, question:
             "scrub_count": c["scrub_count"] + q.count + a.count, "updated_at": now(),
         })
         after = {"status": "pending", "question": q.text, "answer": a.text, "approvals": []}
-        _record(db, team_id, candidate_id, actor, "edit", before, after, None, via)
+        _record(db, team_id, candidate_id, actor, "edit", before, after, None, via, operator)
         c = get_candidate(db, team_id, candidate_id)
     return Decision(c, True, "edited; it needs approval again")
 
 
 def approve_imported(db: Database, team_id: str, candidate_id: int, actor: str, *,
-                     via: str = "cli") -> Decision:
+                     via: str = "cli", operator: str | None = None) -> Decision:
     """An admin takes an already-curated pair straight to approved (``dataset import --approved``)."""
     with transaction(db):
         c = get_candidate(db, team_id, candidate_id)
@@ -153,7 +173,7 @@ def approve_imported(db: Database, team_id: str, candidate_id: int, actor: str, 
                                                "updated_at": now()})
         after = {**before, "status": "approved", "approvals": [actor]}
         _record(db, team_id, candidate_id, actor, "import_approved", before, after,
-                "imported as already curated", via)
+                "imported as already curated", via, operator)
         c = get_candidate(db, team_id, candidate_id)
     return Decision(c, True, "approved on import")
 

@@ -392,3 +392,10 @@ def m009_privacy(db: Database) -> None:
         pk="id",
     )
     db["dataset_files"].create_index(["dataset_id"])
+
+
+@migrations()
+def m010_review_operator(db: Database) -> None:
+    # Who typed a command that acted as someone else (`threadtune review approve 1 --as U…`):
+    # the audit says "operator X acting as U", and a quorum counts distinct people.
+    db["reviews"].add_column("operator", str)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -22,8 +23,10 @@ dataset_app = typer.Typer(help="Freeze approved pairs into versioned datasets; e
 JSON_KEYS = ("id", "status", "question", "answer", "scores", "sources", "origin", "variant_of",
              "scrub_count", "reject_reason", "stale", "stale_reason", "prompt_version", "approvals")
 
-AS_OPTION = typer.Option(None, "--as", help="Who acts, for the audit log (default: cli:<login>).",
-                         show_default=False)
+AS_OPTION = typer.Option(None, "--as", help="Act as this Slack user id (U…), known from the users "
+                         "table or the role settings; recorded as 'operator cli:<login> acting as U…' "
+                         "(default: cli:<login>).", show_default=False)
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 
 
 def _actor(name: str | None) -> str:
@@ -33,6 +36,27 @@ def _actor(name: str | None) -> str:
         return f"cli:{getpass.getuser()}"
     except Exception:  # noqa: BLE001 (no login name in some containers)
         return "cli"
+
+
+def _identity(db, s, name: str | None) -> tuple[str, str]:
+    """``(actor, operator)``: who acts (``--as`` or the login) and who typed the command.
+
+    ``--as`` takes only a known user id: one in the users table of the team, or in the role
+    settings. Anything else (a typo, a made-up id, text with markup) is refused."""
+    from bot.roles import in_team
+    from curation.errors import CurationError
+
+    operator = _actor(None)
+    if name is None:
+        return operator, operator
+    known = set(in_team(s.admin_ids, s.team_id, s.team_id) + in_team(s.reviewer_ids, s.team_id, s.team_id))
+    if not _USER_ID.match(name) or not (name in known or db.execute(
+            "select 1 from users where team_id = ? and id = ? and coalesce(deleted, 0) = 0",
+            [s.team_id, name]).fetchone()):
+        raise CurationError(f"--as {name[:40]!r}: not a known user of team {s.team_id}; give a Slack "
+                            "user id (U…) from the users table (`threadtune import` or the bot fill it) "
+                            "or from THREADTUNE_ADMIN_IDS / THREADTUNE_REVIEWER_IDS")
+    return name, operator
 
 
 def _public(c: dict[str, Any]) -> dict[str, Any]:
@@ -173,8 +197,9 @@ def register(app: typer.Typer) -> None:
 
         s = settings()
         db = open_db(s)
+        who, operator = _identity(db, s, actor)
         for cid in candidate_ids:
-            d = approve(db, s.team_id, cid, _actor(actor), via="cli", quorum=s.review_quorum)
+            d = approve(db, s.team_id, cid, who, via="cli", quorum=s.review_quorum, operator=operator)
             console.print(f"#{cid}: {d.message}", highlight=False)
 
     @review_app.command("reject")
@@ -188,7 +213,9 @@ def register(app: typer.Typer) -> None:
         from curation.review import reject
 
         s = settings()
-        d = reject(open_db(s), s.team_id, candidate_id, _actor(actor), reason, via="cli")
+        db = open_db(s)
+        who, operator = _identity(db, s, actor)
+        d = reject(db, s.team_id, candidate_id, who, reason, via="cli", operator=operator)
         console.print(f"#{candidate_id}: {d.message}", highlight=False)
 
     @review_app.command("edit")
@@ -206,8 +233,10 @@ def register(app: typer.Typer) -> None:
         if question is None and answer is None:
             raise CurationError("give --question and/or --answer")
         s = settings()
-        d = edit(open_db(s), s.team_id, candidate_id, _actor(actor), question=question,
-                 answer=answer, via="cli")
+        db = open_db(s)
+        who, operator = _identity(db, s, actor)
+        d = edit(db, s.team_id, candidate_id, who, question=question, answer=answer, via="cli",
+                 operator=operator)
         console.print(f"#{candidate_id}: {d.message}", highlight=False)
 
     # --- datasets -------------------------------------------------------------------------
@@ -287,8 +316,16 @@ def register(app: typer.Typer) -> None:
         """Import pairs from JSONL as candidates for review; bad lines are reported, good ones kept."""
         from curation.datasets import import_jsonl
 
+        from bot.roles import in_team
+        from curation.errors import CurationError
+
         s = settings()
-        report = import_jsonl(open_db(s), s.team_id, file, approved=approved, actor=_actor(actor))
+        db = open_db(s)
+        who, operator = _identity(db, s, actor)
+        if approved and actor is not None and who not in in_team(s.admin_ids, s.team_id, s.team_id):
+            raise CurationError(f"--approved takes pairs straight to approved, which only admins may "
+                                f"do: {who} is not an admin of team {s.team_id} (THREADTUNE_ADMIN_IDS)")
+        report = import_jsonl(db, s.team_id, file, approved=approved, actor=who, operator=operator)
         console.print(f"{file.name}: {report.added} added ({report.approved} approved, "
                       f"{report.variants} variants, {report.auto_rejected} auto-rejected), "
                       f"{report.duplicates} already present, {len(report.errors)} bad lines",
