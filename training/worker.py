@@ -47,7 +47,7 @@ class WorkerContext:
     python: str = sys.executable
     #: Runs a ``curate`` job: ``curate(db, team_id, args, progress) -> result dict``, where
     #: ``progress(done, total, label)`` reports sources done. The CLI passes curation's run with the
-    #: settings (it serves the model for the run); None: curate jobs fail with a hint.
+    #: settings (it serves the model for the run); None: this worker leaves curate jobs queued.
     curate: Callable[[Any, str, dict[str, Any], Callable[[int, int, str], None]], dict[str, Any]] | None = None
 
     @property
@@ -218,8 +218,7 @@ def run_admin_jobs(db: Any, ctx: WorkerContext) -> int:
 def run_curate_job(db: Any, job: dict[str, Any], ctx: WorkerContext, notifier: Notifier) -> dict[str, Any]:
     """Run a queued curation (`/threadtune curate` queues one) through the callable the entrypoint
     supplied; its progress goes to the job's notifier, which edits the status message (throttled)."""
-    if ctx.curate is None:
-        return jobs.finish(db, job["id"], "failed", error="this worker cannot curate; run `threadtune worker`")
+    assert ctx.curate is not None, "run_one claims curate jobs only for a worker that can curate"
     notifier.start(job)
     latest: dict[str, Any] = {}  # stored by the heartbeat, so `/threadtune jobs` shows it too
 
@@ -249,6 +248,8 @@ def run_one(db: Any, ctx: WorkerContext, *, kinds: tuple[str, ...] = DEFAULT_KIN
     worker itself keeps going.
     """
     jobs.recover_stale(db, stale_after_s=ctx.stale_after_s)
+    if ctx.curate is None:  # leave curation queued for `threadtune worker`, which can serve the model
+        kinds = tuple(k for k in kinds if k != "curate")
     admin = tuple(k for k in kinds if k in jobs.ADMIN_KINDS)
     job = (jobs.claim_next(db, jobs.worker_id(), admin) if admin else None) or jobs.claim_next(
         db, jobs.worker_id(), tuple(k for k in kinds if k not in jobs.ADMIN_KINDS))
