@@ -26,6 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from threadtune.demo_serving import serve_and_ask, start_vllm
 from threadtune.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,16 +133,6 @@ def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) 
     finally:
         for server in servers:
             server.stop()
-
-
-def start_vllm(s: Settings, base_model: Path) -> Any:
-    """A vLLM server for the base model when ``.venv-vllm`` is present (else None)."""
-    from serving.backend import LiveModel, make_backend, pick_backend
-
-    if pick_backend(s.serving_backend, vllm_python=s.vllm_python) != "vllm":
-        return None
-    return make_backend("vllm", LiveModel(None, base_model), port=0, vllm_python=s.vllm_python,
-                        cpu_kvcache_gib=s.vllm_cpu_kvcache_gib, log_path=s.data_dir / "serve" / "vllm.log")
 
 
 def _run(base: Settings, opts: DemoOptions, console: Console | None, servers: list[Any]) -> DemoResult:
@@ -308,64 +299,6 @@ def demo_review(candidate: dict[str, Any]) -> str | None:
     if "?" not in question:
         return "not a question: an announcement or a statement"
     return None
-
-
-def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldout: Path, *, n: int,
-                  update: Callable[..., None], max_tokens: int,
-                  server: Any = None) -> tuple[list[dict[str, str]], str]:
-    """Ask ``n`` held-out questions the way `threadtune ask` does (the same pipeline: an approved
-    answer verbatim, the served tuned model's answer marked not verified, or an abstention). The
-    live model is served as `threadtune serve` does (vLLM with the adapter when its environment is
-    present, else transformers serve with a merged copy), only when an answer needs the model.
-    ``server``: a running vLLM server to hot-load the adapter into instead of starting one.
-    Returns the answers and the backend that served them."""
-    from bot.answer_prompt import prepare
-    from curation.answer_facts import answer_flags
-    from curation.answer_modes import Thresholds, answer_text
-    from serving.backend import LiveModel, make_backend, pick_backend
-    from serving.client import ModelClient
-
-    questions = [json.loads(line) for line in heldout.read_text().splitlines() if line.strip()][:n]
-    thresholds = Thresholds(s.answer_verify_score, s.answer_abstain_score)
-    preps = [prepare(db, team, item["question"], default_system_prompt=s.system_prompt,
-                     retrieval=s.retrieval, thresholds=thresholds) for item in questions]
-    written: dict[int, str] = {}
-    todo = [k for k, prep in enumerate(preps) if prep.decision.needs_model]
-    kind = "vllm" if server is not None else pick_backend(s.serving_backend, vllm_python=s.vllm_python)
-    label = "vLLM (the adapter, unmerged)" if kind == "vllm" else "transformers serve (a merged copy)"
-    if todo:
-        live = LiveModel(model["name"], Path(model["base_model"]), Path(model["adapter_path"]))
-        owned = server is None
-        if owned:
-            update(text=f"starting {label}")
-            server = make_backend(kind, live, port=0, merged_dir=s.models_dir / "merged",
-                                  work_dir=s.data_dir / "serve", vllm_python=s.vllm_python,
-                                  cpu_kvcache_gib=s.vllm_cpu_kvcache_gib,
-                                  log_path=s.data_dir / "serve" / "vllm.log").start()
-        else:
-            update(text=f"hot-loading {model['name']} into the running vLLM")
-            label += ", hot-loaded"
-        server.serve_model(live.name, live.base_path, live.adapter_path)
-        try:
-            client = ModelClient(server.base_url, server.model, timeout=s.answer_timeout_s)
-            try:
-                for done, k in enumerate(todo):
-                    update(done, len(todo), questions[k]["question"])
-                    written[k] = client.chat(preps[k].messages, max_tokens=max_tokens).text.strip()
-            finally:
-                client.close()
-        finally:
-            if owned:
-                server.stop()
-    out = []
-    for k, (item, prep) in enumerate(zip(questions, preps)):
-        text = answer_text(prep.decision, written.get(k, ""))
-        flags = answer_flags(db, team, text, item["question"], prep.pairs) if k in written else []
-        out.append({"question": item["question"], "reference": item["answer"], "tuned": text,
-                    "mode": prep.mode + (f" (not in any approved answer: {', '.join(flags)})" if flags else ""),
-                    "cited": ", ".join(p.get("permalink") or f"pair #{p.get('candidate_id')}"
-                                       for p in prep.sources[:2])})
-    return out, label
 
 
 def print_summary(console: Console, result: DemoResult, workdir: Path) -> None:
