@@ -189,7 +189,7 @@ class Answerer:
             return 0
         text = text.strip()
         answer_id = self._record(q, ts, text, version, prep, started)
-        flags = answer_flags(db, q.team_id, text, q.text, prep.pairs)
+        flags = answer_flags(db, q.team_id, text, q.text, prep.pairs, visible_in=q.channel)
         self._update(client, q, ts, ab.answer_blocks(answer_id, text, model_version=version,
                                                      sources=prep.sources, mode=prep.mode, flags=flags), text)
         return answer_id

@@ -72,8 +72,10 @@ def take_reply(ctx: BotContext, client: WebClient, team_id: str, event: dict[str
     user, text = event.get("user") or "", (event.get("text") or "").strip()
     if esc is None or not text or role_of(ctx.settings, user, client, team_id=team_id) not in ("reviewer", "admin"):
         return None
+    # Sourced from the asker's thread, as feedback pairs are: the expert answered that conversation,
+    # so the pair may be seen where it may be seen (curation.visibility), not only in the review channel.
     added = add_candidate(db, team_id, esc["question"], text, origin="escalation",
-                          sources=[{"kind": "message", "channel_id": channel, "ts": event.get("ts")}],
+                          sources=[{"kind": "message", "channel_id": esc["channel_id"], "ts": esc["thread_ts"]}],
                           evidence=f"reply to an open question from {esc['user_id']}", created_by=user)
     if not attach_candidate(db, esc["id"], added.id):
         return None

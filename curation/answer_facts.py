@@ -12,14 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from curation.answer_modes import supported, unsupported_terms
+from curation.visibility import visible_sql
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 #: Pairs read per term to confirm a phrase match.
 _PROBE = 20
 
 
-def in_approved(db: Any, team_id: str, terms: list[str]) -> set[str]:
-    """The ``terms`` that occur in some approved, non-stale pair of ``team_id``."""
+def in_approved(db: Any, team_id: str, terms: list[str], visible_in: str | None = None) -> set[str]:
+    """The ``terms`` that occur in some approved, non-stale pair of ``team_id`` that may be seen in
+    channel ``visible_in`` (curation.visibility; None: pairs that may answer anywhere)."""
     found: set[str] = set()
     for term in terms:
         words = _WORD.findall(term.lower())[:16]
@@ -29,7 +31,7 @@ def in_approved(db: Any, team_id: str, terms: list[str]) -> set[str]:
         rows = db.execute(
             "select c.question, c.answer from candidates_fts f join candidates c on c.rowid = f.rowid "
             "where candidates_fts match ? and c.team_id = ? and c.status = 'approved' and c.stale = 0 "
-            "limit ?", [phrase, team_id, _PROBE]).fetchall()
+            f"and {visible_sql('c')} limit ?", [phrase, team_id, visible_in, _PROBE]).fetchall()
         if any(supported(term, f"{q}\n{a}") for q, a in rows):
             found.add(term)
     return found
@@ -48,6 +50,7 @@ def flags_for(text: str, question: str, pairs: list[dict[str, Any]],
     return [t for t in missing if t not in found]
 
 
-def answer_flags(db: Any, team_id: str, text: str, question: str, pairs: list[dict[str, Any]]) -> list[str]:
-    """:func:`flags_for` against the approved pairs of ``team_id`` in the store."""
-    return flags_for(text, question, pairs, lambda terms: in_approved(db, team_id, terms))
+def answer_flags(db: Any, team_id: str, text: str, question: str, pairs: list[dict[str, Any]],
+                 visible_in: str | None = None) -> list[str]:
+    """:func:`flags_for` against the approved pairs of ``team_id`` that may be seen in ``visible_in``."""
+    return flags_for(text, question, pairs, lambda terms: in_approved(db, team_id, terms, visible_in))

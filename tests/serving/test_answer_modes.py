@@ -64,7 +64,8 @@ def test_abstain_escalate_expert_reply_approve_and_the_asker_is_told(bot, fake_s
     told = eventually(lambda: [p for p in posts_in(fake_slack, WATCHED, "1700000300.000100")
                                if "now has an answer" in p.get("text", "")], what="the note to the asker")[0]
     assert f"<@{MEMBER}>" in told["text"] and "dogs are welcome on Fridays" in told["text"]
-    assert db.execute("select status from escalations").fetchone()[0] == "notified"
+    eventually(lambda: db.execute("select status from escalations").fetchone()[0] == "notified",
+               what="the open question marked notified")
 
     # the next time, the approved answer comes back verbatim, badged, with no generation
     mention(bot, "Can I bring my dog to the office on Fridays?", "1700000400.000100")
