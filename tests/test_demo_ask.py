@@ -1,0 +1,14 @@
+"""The demo's front door: it ends with the exact command that asks its assistant."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from threadtune.demo import ask_command
+
+
+def test_the_printed_ask_command_names_the_demo_data_dir_even_with_spaces():
+    argv = shlex.split(ask_command(Path("/tmp/my demo/data")))
+    assert argv[:4] == ["threadtune", "--data-dir", "/tmp/my demo/data", "ask"]
+    assert argv[4].endswith("?") and len(argv) == 5
