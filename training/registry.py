@@ -72,7 +72,8 @@ def promotion_check(candidate: dict[str, Any], live: dict[str, Any] | None) -> t
     """Whether ``candidate`` may replace ``live``, and why (pure; used by promote and the bot).
 
     With a live model, both must have been evaluated on a shared eval split, and the candidate's
-    tuned score must not be lower. Without one, the candidate must not score below the base model.
+    bot score (tuned, when either eval predates the bot system) must not be lower. Without one, the
+    candidate must not score below the base model (bot-base alongside bot).
     """
     evals = candidate["metrics"].get("evals", {})
     if not evals:
@@ -91,8 +92,13 @@ def promotion_check(candidate: dict[str, Any], live: dict[str, Any] | None) -> t
                        f"eval split; run `threadtune eval {live['name']} --dataset "
                        f"{next(iter(evals))}` first (or promote with --force)")
     split = shared[0]
-    new, old = gate_score(candidate, split), gate_score(live, split)
-    assert new is not None and old is not None
+    # the same system on both sides: bot when both evals have it, else tuned (an older eval)
+    both_bot = all("bot" in (m["metrics"]["evals"][split].get("systems") or {}) for m in (candidate, live))
+    system = "bot" if both_bot else "tuned"
+    new, old = gate_score(candidate, split, system), gate_score(live, split, system)
+    if new is None or old is None:
+        return False, (f"{candidate['name']} and the live {live['name']} have no {system} score to compare on "
+                       f"{split}; re-run `threadtune eval` on both (or promote with --force)")
     if new < old:
         return False, (f"{candidate['name']} scores {GATE_METRIC} {new:.3f} on {split}, below the live "
                        f"{live['name']}'s {old:.3f}; promotion refused (use --force to override)")

@@ -120,3 +120,15 @@ def test_the_gate_scores_the_bot_system_when_the_eval_has_it(db):
         "base": {"token_f1": 0.1}, "tuned": {"token_f1": 0.05},
         "bot-base": {"token_f1": 0.8}, "bot": {"token_f1": 0.8}}})
     assert registry.promote(db, TEAM, better["name"])["status"] == "live"
+
+
+def test_a_candidate_with_a_bot_score_is_compared_with_an_older_live_eval_on_the_same_system(db):
+    live = _model(db, 0.5)  # an eval from before the bot system: tuned 0.5
+    registry.promote(db, TEAM, live["name"])
+    new = registry.register_model(db, TEAM, base_model="/m/base", adapter_path="/m/b", dataset_id="ds1")
+    registry.record_eval(db, TEAM, new["name"], {"split": SPLIT, "n": 3, "systems": {
+        "base": {"token_f1": 0.1}, "tuned": {"token_f1": 0.4}, "bot-base": {"token_f1": 0.7},
+        "bot": {"token_f1": 0.9}}})
+    # bot 0.9 against the live tuned 0.5 would pass; tuned against tuned is the fair comparison
+    with pytest.raises(RegistryError, match="0.400 on dataset:ds1, below the live v1's 0.500"):
+        registry.promote(db, TEAM, new["name"])
