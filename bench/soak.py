@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bot.server import free_port  # noqa: E402
 from curation.channels import set_watched  # noqa: E402
 from curation.store import connect  # noqa: E402
-from tests.fakes.slack import TEAM_ID, FakeSlack  # noqa: E402
+from tests.fakes.slack import BOT_TOKENS, TEAM_ID, FakeSlack  # noqa: E402
 
 SECRET = "soak-secret"
 
@@ -147,13 +147,15 @@ def main() -> None:
     for channel in scripts:
         set_watched(db, TEAM_ID, channel, True, by="soak", name=channel.lower())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THREADTUNE_", "SLACK_"))}
-    env.update({"THREADTUNE_DATA_DIR": str(data), "THREADTUNE_TEAM_ID": TEAM_ID, "SLACK_BOT_TOKEN": "xoxb-soak",
+    env.update({"THREADTUNE_DATA_DIR": str(data), "THREADTUNE_TEAM_ID": TEAM_ID, "SLACK_BOT_TOKEN": BOT_TOKENS[0],
                 "SLACK_SIGNING_SECRET": SECRET, "THREADTUNE_SLACK_API_URL": fake.api_url,
                 "HF_HUB_OFFLINE": "1"})
     port = free_port()
     cli = [sys.executable, "-m", "threadtune.cli"]
+    # The bot's log goes to a file: an unread pipe fills up and then blocks the bot mid-request.
+    bot_log = (data / "bot.log").open("w+")
     procs = [subprocess.Popen(cli + ["bot", "--port", str(port), "--host", "127.0.0.1"], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
+                              stdout=subprocess.DEVNULL, stderr=bot_log, text=True),
              subprocess.Popen(cli + ["worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)]
     url = f"http://127.0.0.1:{port}/slack/events"
@@ -165,7 +167,8 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline or procs[0].poll() is not None:
-                    raise SystemExit(f"bot did not start: {procs[0].stderr.read() if procs[0].poll() is not None else ''}")
+                    bot_log.seek(0)
+                    raise SystemExit(f"bot did not start: {bot_log.read()[-3000:]}")
                 time.sleep(0.1)
         latencies: list[float] = []
         errors: list[int] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from slack_sdk.errors import SlackApiError
@@ -73,7 +74,12 @@ def erase_residue_soon(ctx: BotContext, write_lock: threading.Lock | None = None
     _eraser.submit(_erase, ctx, write_lock)
 
 
+#: Deletions within this many seconds share one erasure run (merging the index costs a pass over it).
+ERASE_DEBOUNCE_S = 1.0
+
+
 def _erase(ctx: BotContext, write_lock: threading.Lock | None) -> None:
+    time.sleep(ERASE_DEBOUNCE_S)
     _due.clear()
     try:
         if write_lock is None:
