@@ -3,6 +3,8 @@ from channels an admin marked trainable, and channels are stored with their real
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from curation import datasets
@@ -121,3 +123,19 @@ def test_only_admins_share_a_private_channel(bot, fake_slack, db, user, allowed)
         assert db.execute("select count(*) from audit where action = 'visibility'").fetchone()[0] == 1
     else:
         assert row == (0, 0) and "Only admins" in text
+
+
+def test_review_show_says_where_a_pair_may_be_seen(db, settings):
+    from typer.testing import CliRunner
+
+    from threadtune.cli import app
+    from threadtune.shell import set_settings
+
+    cid = private_pair(db)
+    set_settings(settings)
+    try:
+        out = CliRunner().invoke(app, ["review", "show", str(cid), "--json"])
+    finally:
+        set_settings(None)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["visibility"] == {"scope": "private", "channels": [PRIVATE]}

@@ -163,16 +163,20 @@ def register(app: typer.Typer) -> None:
         """Show one candidate: the pair, scores, sources and its review history."""
         from curation.candidates import get_candidate
         from curation.review import history
+        from curation.visibility import describe
 
         s = settings()
         db = open_db(s)
         c = get_candidate(db, s.team_id, candidate_id)
         hist = history(db, s.team_id, candidate_id)
+        seen = describe(db, s.team_id, candidate_id)
         if as_json:
-            typer.echo(json.dumps({**_public(c), "history": hist}, indent=2, ensure_ascii=False))
+            typer.echo(json.dumps({**_public(c), "visibility": seen, "history": hist}, indent=2,
+                                  ensure_ascii=False))
             return
         console.print(f"[bold]#{c['id']}[/] {c['status']}" + (" (stale)" if c["stale"] else "")
-                      + f" — origin {c['origin']}, prompt {c['prompt_version']}")
+                      + f" — origin {c['origin']}, prompt {c['prompt_version']}, visible: "
+                      + (seen["scope"] + (" in " + ", ".join(seen["channels"]) if seen["channels"] else "")))
         console.print(f"[bold]Q:[/] {c['question']}", highlight=False)
         console.print(f"[bold]A:[/] {c['answer']}", highlight=False)
         for name, sc in c["scores"].items():
