@@ -83,9 +83,10 @@ def register(app, ctx: BotContext) -> None:
         answer = _answer_row(db, _team(body), action.get("value"))
         if answer is None:
             return
-        record_feedback(db, answer, user, -1)
+        # the modal first: its trigger_id expires after about 3 s
         client.views_open(trigger_id=body["trigger_id"], view=ab.correction_modal(
             answer["id"], answer["question"], answer["answer"], answer["channel_id"]))
+        record_feedback(db, answer, user, -1)
 
     @app.view(ab.CORRECTION_VIEW)
     def on_correction(ack, body, view, client):  # noqa: ANN001

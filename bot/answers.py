@@ -3,11 +3,13 @@
 The flow: Slack gets its ack at once (bolt acks events before the listener runs; `/ask` acks first);
 the listener posts a placeholder reply in the thread, then hands the question to a pool of
 ``answer_concurrency`` workers, which stream the model's answer into the placeholder with
-``chat.update`` at most once per :data:`STREAM_INTERVAL_S`, and finish with the answer blocks
-(citations, verified badge, footer, buttons). A timeout or a server error ends as a friendly
-message with a Retry button, never as silence.
+``chat.update`` at most once per :data:`STREAM_INTERVAL_S`, within the workspace's one budget for
+``chat.update`` (:mod:`curation.status_message`), and finish with the answer blocks (citations,
+verified badge, footer, buttons): that last update always goes out. A timeout or a server error ends
+as a friendly message with a Retry button, never as silence.
 
-Feedback (👍/👎, corrections, "Save as FAQ") lives in ``bot/answer_feedback.py``.
+The listeners are in ``bot/ask.py``; feedback (👍/👎, corrections, "Save as FAQ") in
+``bot/answer_feedback.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import logging
 import re
 import threading
 import time
-from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,15 +27,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import answer_blocks as ab
-from bot import answer_feedback, escalation
+from bot import escalation
 from bot.answer_prompt import live_model, prepare
-from bot.context import BotContext, envelope_team
+from bot.context import BotContext
+from bot.rate_limit import RateLimiter
 from curation.answer_facts import answer_flags
 from curation.answer_modes import ABSTAIN, Thresholds, answer_text
-from bot.slash import SlashRequest
-from curation.channels import is_watched
-from curation.event_ids import first_delivery
-from curation.status import status_counts
+from curation.status_message import StatusMessage
 from curation.store import now, transaction
 from serving.client import ModelClient
 from serving.models import served_name
@@ -59,27 +58,6 @@ class Question:
     text: str
     thread_ts: str  # the thread the answer goes into
     ts: str | None = None  # the asking message (excluded from the history)
-
-
-class RateLimiter:
-    """At most ``limit`` events per ``window_s`` per key (a sliding window)."""
-
-    def __init__(self, limit: int, window_s: float = 60.0) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def allow(self, key: str, at: float | None = None) -> float:
-        """0 when allowed (and counted); otherwise the seconds until the next slot frees up."""
-        at = time.monotonic() if at is None else at
-        with self._lock:
-            hits = self._hits[key]
-            while hits and at - hits[0] >= self.window_s:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return max(0.1, self.window_s - (at - hits[0]))
-            hits.append(at)
-            return 0.0
 
 
 def question_text(text: str) -> str:
@@ -117,19 +95,18 @@ class Answerer:
         """Rate-limit, post the placeholder (or reuse one), queue the answer. Returns the reply ts."""
         wait = self.limiter.allow(f"{q.team_id}:{q.user_id}")
         if wait:
-            self._ephemeral(client, q, f":snail: You have asked {self.limiter.limit} questions in the "
+            self.ephemeral(client, q, f":snail: You have asked {self.limiter.limit} questions in the "
                             f"last minute; please ask again in {wait:.0f} s.")
             return None
         if not q.text:
-            self._ephemeral(client, q, "Ask me a question, e.g. `@threadtune how do I reset my password?`")
+            self.ephemeral(client, q, "Ask me a question, e.g. `@threadtune how do I reset my password?`")
             return None
         if placeholder_ts is None:
             resp = client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts,
-                                           text="Thinking…", blocks=ab.placeholder_blocks())
+                                           text=ab.THINKING, blocks=ab.placeholder_blocks())
             placeholder_ts = resp["ts"]
         else:
-            client.chat_update(channel=q.channel, ts=placeholder_ts, text="Thinking…",
-                               blocks=ab.placeholder_blocks())
+            self._message(client, q, placeholder_ts).update(ab.THINKING, ab.placeholder_blocks(), final=True)
         self.pool.submit(self._answer_safely, client, q, placeholder_ts)
         return placeholder_ts
 
@@ -162,9 +139,9 @@ class Answerer:
                                             answer_id=answer_id)
                 text += (" I have asked the team; you will hear back in this thread once they have answered."
                          if asked else " Please ask your team directly.")
-            self._update(client, q, ts, ab.answer_blocks(answer_id, text, model_version=version,
-                                                         sources=prep.sources, verified=prep.verified,
-                                                         mode=prep.mode), text)
+            self._message(client, q, ts).update(
+                ab.fallback_text(text), ab.answer_blocks(answer_id, text, model_version=version,
+                                                         sources=prep.sources, mode=prep.mode), final=True)
             return answer_id
         try:
             try:
@@ -182,33 +159,36 @@ class Answerer:
                 text = self._stream(client, q, ts, prep, model, version, started)
         except ServingError as err:
             log.warning("answer failed: %s", err)
-            self._record(q, ts, "", version, prep, started, error=str(err))
+            row = self._record(q, ts, "", version, prep, started, error=str(err))
             friendly = ("The model took too long to answer." if isinstance(err, ServerTimeout)
                         else "The model server is not answering right now.")
-            self._show_error(client, q, ts, friendly + " Please try again in a moment.")
+            self._show_error(client, q, ts, friendly + " Please try again in a moment.", answer_id=row)
             return 0
         text = text.strip()
         answer_id = self._record(q, ts, text, version, prep, started)
         flags = answer_flags(db, q.team_id, text, q.text, prep.pairs, visible_in=q.channel)
-        self._update(client, q, ts, ab.answer_blocks(answer_id, text, model_version=version,
-                                                     sources=prep.sources, mode=prep.mode, flags=flags), text)
+        self._message(client, q, ts).update(
+            ab.fallback_text(text), ab.answer_blocks(answer_id, text, model_version=version,
+                                                     sources=prep.sources, mode=prep.mode, flags=flags),
+            final=True)
         return answer_id
 
     def _stream(self, client: WebClient, q: Question, ts: str, prep: Any, model: str, version: str,
                 started: float) -> str:
-        """Stream the answer into the placeholder, one ``chat.update`` per STREAM_INTERVAL_S."""
+        """Stream the answer into the placeholder: at most one ``chat.update`` per
+        STREAM_INTERVAL_S, and none while the workspace's budget is kept for final updates."""
         s = self.ctx.settings
         text = ""
-        last_update = time.monotonic()
+        message = self._message(client, q, ts)
+        message.mark_sent()  # the placeholder was just posted
         for delta in self.llm().stream(prep.messages, max_tokens=s.answer_max_tokens, model=model):
             text += delta
             if time.monotonic() - started > s.answer_timeout_s:
                 raise ServerTimeout(f"no complete answer within {s.answer_timeout_s:g} s")
-            if time.monotonic() - last_update >= STREAM_INTERVAL_S:
-                last_update = time.monotonic()
-                self._update(client, q, ts, ab.answer_blocks(
+            if message.due():
+                message.update(ab.fallback_text(text), ab.answer_blocks(
                     0, text, model_version=version, sources=prep.sources, mode=prep.mode,
-                    streaming=True), text)
+                    streaming=True))
         return text
 
     def _served_instead(self, wanted: str) -> str | None:
@@ -241,117 +221,50 @@ class Answerer:
     def _record(self, q: Question, ts: str, text: str, version: str, prep: Any, started: float,
                 error: str | None = None) -> int:
         db = self.ctx.db()
+        sources = prep.sources if prep is not None else []
         with transaction(db):
             return int(db["answers"].insert({
                 "team_id": q.team_id, "channel_id": q.channel, "thread_ts": q.thread_ts, "ts": ts,
                 "user_id": q.user_id, "question": q.text, "answer": text, "model": version,
                 "sources": json.dumps([{"candidate_id": x["candidate_id"], "permalink": x["permalink"]}
-                                       for x in prep.sources]),
-                "verified": int(prep.verified), "latency_s": round(time.monotonic() - started, 3),
-                "error": error, "created_at": now(),
+                                       for x in sources]),
+                "verified": int(bool(prep is not None and prep.verified)),
+                "latency_s": round(time.monotonic() - started, 3), "error": error, "created_at": now(),
             }).last_pk)
 
-    def _update(self, client: WebClient, q: Question, ts: str, blocks: list, text: str) -> None:
+    def _message(self, client: WebClient, q: Question, ts: str) -> StatusMessage:
+        """The answer's reply, edited in place within the workspace's chat.update budget."""
+        return StatusMessage(client, q.channel, ts=ts, team_id=q.team_id, min_interval_s=STREAM_INTERVAL_S)
+
+    def _show_error(self, client: WebClient, q: Question, ts: str, message: str,
+                    answer_id: int | None = None) -> None:
+        """The error, with a Retry button. A question too long for the button's 2,000 characters
+        travels as the id of its stored row instead (recorded here when there is none yet)."""
+        retry: dict[str, Any] = {"c": q.channel, "t": q.thread_ts, "u": q.user_id, "q": q.text}
+        if ab.retry_value(retry) is None:
+            if answer_id is None:
+                answer_id = self._record(q, ts, "", "", None, time.monotonic(), error=message)
+            retry = {k: v for k, v in retry.items() if k != "q"} | {"a": answer_id}
+        self._message(client, q, ts).update(message, ab.error_blocks(message, retry), final=True)
+
+    def retry_question(self, value: str, team_id: str) -> Question | None:
+        """The question a Retry button carries (whole, also when it travelled by reference), in
+        ``team_id``: the workspace comes from the request's envelope, never from the button."""
         try:
-            client.chat_update(channel=q.channel, ts=ts, text=ab.fallback_text(text), blocks=blocks)
-        except SlackApiError as err:
-            log.warning("chat.update failed: %s", err.response.get("error"))
+            v = json.loads(value or "{}")
+            if "a" in v:
+                row = self.ctx.db().execute("select question from answers where id = ? and team_id = ?",
+                                            [int(v["a"]), team_id]).fetchone()
+                if row is None:
+                    return None
+                v["q"] = row[0]
+            return Question(team_id, v["c"], v["u"], v["q"], v["t"])
+        except (ValueError, KeyError, TypeError):
+            return None
 
-    def _show_error(self, client: WebClient, q: Question, ts: str, message: str) -> None:
-        retry = {"c": q.channel, "t": q.thread_ts, "u": q.user_id, "q": q.text, "team": q.team_id}
-        self._update(client, q, ts, ab.error_blocks(message, retry), message)
-
-    def _ephemeral(self, client: WebClient, q: Question, text: str) -> None:
+    def ephemeral(self, client: WebClient, q: Question, text: str) -> None:
         try:
             client.chat_postEphemeral(channel=q.channel, user=q.user_id, text=text,
                                       thread_ts=q.thread_ts)
         except SlackApiError as err:
             log.warning("chat.postEphemeral failed: %s", err.response.get("error"))
-
-
-
-def status(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
-    """Counts of messages, candidates, datasets and models; the live model; 👍/👎 per model."""
-    counts = status_counts(ctx.db(), req.team_id)
-    cands = ", ".join(f"{k} {v}" for k, v in counts["candidates"].items() if v) or "none"
-    lines = [
-        f"*threadtune status* — live model: *{counts['live_model'] or 'base'}*",
-        f"• watched channels {counts['watched_channels']}, messages {counts['messages']}, "
-        f"threads {counts['threads']}",
-        f"• candidates: {cands}",
-        f"• datasets {counts['datasets']}, models {counts['models']}",
-    ]
-    for model, fb in sorted(counts["feedback"].items()):
-        lines.append(f"• feedback for model {model}: 👍 {fb['up']}  👎 {fb['down']}")
-    if not counts["feedback"]:
-        lines.append("• no feedback on answers yet")
-    respond("\n".join(lines))
-
-
-#: /threadtune <name> handlers of this module.
-SUBCOMMANDS: dict = {"status": status}
-
-
-def _is_dm(event: dict) -> bool:
-    return (event.get("channel_type") == "im" and not event.get("subtype")
-            and not event.get("bot_id"))
-
-
-def register(app, ctx: BotContext) -> None:
-    """Add the mention, DM and `/ask` listeners and the feedback actions to ``app``."""
-    answerer = Answerer(ctx)
-    app._threadtune_answerer = answerer  # tests and benches reach the pool through the app
-
-    @app.event("app_mention")
-    def on_mention(body, event, client, context):  # noqa: ANN001
-        team_id = body.get("team_id") or ""
-        db = ctx.db()
-        if not first_delivery(db, body.get("event_id"), team_id, scope="answer"):
-            return  # a Slack retry: already answered
-        q = Question(team_id, event["channel"], event.get("user") or "", question_text(event.get("text", "")),
-                     event.get("thread_ts") or event["ts"], event["ts"])
-        if not is_watched(db, team_id, q.channel):
-            answerer._ephemeral(client, q, "I answer in channels an admin has added with "
-                                "`/threadtune watch`; ask one to add this channel, or DM me.")
-            return
-        answerer.ask(client, q)
-
-    @app.event("message", matchers=[lambda event: _is_dm(event)])
-    def on_dm(body, event, client):  # noqa: ANN001
-        team_id = body.get("team_id") or ""
-        if not first_delivery(ctx.db(), body.get("event_id"), team_id, scope="answer"):
-            return
-        q = Question(team_id, event["channel"], event.get("user") or "", question_text(event.get("text", "")),
-                     event.get("thread_ts") or event["ts"], event["ts"])
-        answerer.ask(client, q)
-
-    @app.command("/ask")
-    def on_ask(ack, body, client, respond):  # noqa: ANN001
-        ack()
-        text = (body.get("text") or "").strip()
-        if not text:
-            respond("Usage: `/ask QUESTION` — e.g. `/ask how do I reset my password?`")
-            return
-        team_id, channel, user = body.get("team_id") or "", body.get("channel_id") or "", body.get("user_id") or ""
-        try:
-            parent = client.chat_postMessage(channel=channel, text=f"<@{user}> asked: {text[:2900]}")
-        except SlackApiError as err:
-            respond(f":warning: I cannot post in this channel ({err.response.get('error')}); "
-                    "invite me with `/invite @threadtune` or DM me the question.")
-            return
-        answerer.ask(client, Question(team_id, channel, user, text[:MAX_QUESTION_CHARS], parent["ts"],
-                                      parent["ts"]))
-
-    @app.action(ab.ACTION_RETRY)
-    def on_retry(ack, body, client, action):  # noqa: ANN001
-        ack()
-        try:
-            v = json.loads(action.get("value") or "{}")
-            # the workspace from the envelope, never from the button's value
-            q = Question(envelope_team(body), v["c"], v["u"], v["q"], v["t"])
-        except (ValueError, KeyError, TypeError):
-            return
-        ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
-        answerer.ask(client, q, placeholder_ts=ts)
-
-    answer_feedback.register(app, ctx)

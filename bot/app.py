@@ -6,20 +6,49 @@ import logging
 import re
 
 from slack_bolt import App
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
 )
 
-from bot import answers, capture, channels, context, escalation, faq, jobs, privacy, review, slash, validation
+from bot import (
+    ask,
+    capture,
+    channels,
+    context,
+    escalation,
+    faq,
+    jobs,
+    privacy,
+    review,
+    review_listeners,
+    slash,
+    status_command,
+    validation,
+)
 from bot.context import BotContext
 from threadtune.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: Bot modules in registration order; each has ``register(app, ctx)`` and ``SUBCOMMANDS``.
-MODULES = (capture, channels, faq, review, jobs, escalation, answers, privacy)
+MODULES = (capture, channels, faq, review, review_listeners, jobs, escalation, ask, status_command, privacy)
+
+
+class ThreadtuneApp(App):
+    """bolt's App, screening Socket Mode payloads before bolt dispatches them (HTTP requests are
+    screened in ``bot/server.py``, after their signature is checked): see ``validation.screen``."""
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        """Dispatch ``req`` unless it is malformed or of a type nothing handles (200, dropped)."""
+        if req.mode == "socket_mode":
+            early = validation.screen(req.body)
+            if early is not None:
+                return early
+        return super().dispatch(req)
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -50,7 +79,7 @@ def build_app(settings: Settings, *, client: WebClient | None = None,
     if not socket:
         settings.require("slack_bot_token", "slack_signing_secret")
     client = client or web_client(settings)
-    app = App(
+    app = ThreadtuneApp(
         client=client,
         signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
         request_verification_enabled=not socket,
@@ -60,7 +89,6 @@ def build_app(settings: Settings, *, client: WebClient | None = None,
         raise_error_for_unhandled_request=False,
     )
     ctx = BotContext(settings)
-    validation.register(app)
     context.register(app)  # the workspace comes from the envelope only
     slash.register(app, ctx, subcommands())
     for module in MODULES:

@@ -129,29 +129,3 @@ def _thread(db, client: WebClient, team_id: str, channel_id: str, parent: str,
         if ts not in seen:
             apply_delete(db, team_id, channel_id, ts, reason="deleted in Slack (backfill)")
             result.deleted += 1
-
-
-class SlackProgress:
-    """One progress message, posted once and then edited in place with ``chat.update``."""
-
-    def __init__(self, client: WebClient, channel: str, *, min_interval_s: float = 1.0) -> None:
-        self.client = client
-        self.channel = channel
-        self.ts: str | None = None
-        self.min_interval_s = min_interval_s
-        self._last = 0.0
-
-    def post(self, text: str) -> None:
-        """Post the message."""
-        self.ts = self.client.chat_postMessage(channel=self.channel, text=text)["ts"]
-        self._last = time.monotonic()
-
-    def update(self, text: str, *, final: bool = False) -> None:
-        """Edit it (at most once per ``min_interval_s`` unless ``final``)."""
-        if self.ts is None:
-            self.post(text)
-            return
-        if not final and time.monotonic() - self._last < self.min_interval_s:
-            return
-        self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
-        self._last = time.monotonic()

@@ -68,7 +68,7 @@ def register(app, ctx: BotContext) -> None:
                 _deleted.ids = []  # rolled back with the transaction
             if user_id and context.client is not None:
                 users.ensure(context.client, body.get("team_id") or "", user_id)
-                parents.ensure(context.client, body)
+                parents.ensure(context.client, body, bot_id=context.bot_id)
             stale, _deleted.ids = _deleted.ids, []
             if _deleted.erased:  # the text leaves the index segments and the WAL too
                 _deleted.erased = False
@@ -88,7 +88,7 @@ class ParentFetcher:
         self._pending: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
-    def ensure(self, client: WebClient, body: dict[str, Any]) -> None:
+    def ensure(self, client: WebClient, body: dict[str, Any], *, bot_id: str | None = None) -> None:
         """Queue a fetch when ``body`` stored a reply whose parent is not stored."""
         team_id, event = body.get("team_id"), body.get("event") or {}
         channel, ts, parent = event.get("channel"), event.get("ts"), event.get("thread_ts")
@@ -103,15 +103,16 @@ class ParentFetcher:
             if key in self._pending:
                 return
             self._pending.add(key)
-        self._pool.submit(self._fetch, client, key)
+        self._pool.submit(self._fetch, client, key, bot_id)
 
-    def _fetch(self, client: WebClient, key: tuple[str, str, str]) -> None:
+    def _fetch(self, client: WebClient, key: tuple[str, str, str], bot_id: str | None = None) -> None:
         team_id, channel, parent = key
         try:
             page = client.conversations_replies(channel=channel, ts=parent, limit=1)
             first = (page.get("messages") or [None])[0]
+            # An app's root posted for a person (a poll) is kept (rows.app_thread_root); ours is not.
             if isinstance(first, dict) and str(first.get("ts")) == parent and not (
-                    first.get("bot_id") or skip_reason(first)):
+                    skip_reason(first) or (bot_id and first.get("bot_id") == bot_id)):
                 db = self.ctx.db()
                 with _WRITE_LOCK, transaction(db):
                     upsert_message(db, team_id, channel, first, "event",

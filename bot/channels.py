@@ -12,12 +12,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import mentions
-from bot.backfill import SlackProgress, backfill_channel
+from bot.backfill import backfill_channel
 from bot.context import BotContext
 from bot.roles import has_role, refusal
 from bot.slash import SlashRequest
 from curation.channels import is_watched, set_visibility, set_watched, upsert_channel
 from curation.errors import CurationError
+from curation.status_message import StatusMessage
 from curation.store import audit, connect, transaction
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def backfill(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> 
             return
         _running.add(key)
     audit(db, req.team_id, req.user_id, "backfill", channel, detail={"days": days}, via="slack")
-    progress = SlackProgress(client, req.channel_id)
+    progress = StatusMessage(client, req.channel_id, team_id=req.team_id)
     try:
         progress.post(f":hourglass_flowing_sand: Backfilling <#{channel}>, last {days} days…")
     except Exception:
@@ -159,7 +160,7 @@ _running_lock = threading.Lock()
 
 
 def _run_backfill(ctx: BotContext, client: WebClient, team_id: str, channel: str, days: int,
-                  progress: SlackProgress) -> None:
+                  progress: StatusMessage) -> None:
     db = connect(ctx.settings.db_path)
     try:
         result = backfill_channel(

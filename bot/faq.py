@@ -1,6 +1,10 @@
 """FAQs by hand: `/faq` opens a modal for a question and an answer; the message shortcut
 "Save as FAQ" opens the same modal prefilled from the thread. Either way the pair is stored as a
 candidate from source ``manual`` and goes to review like any other.
+
+A ``trigger_id`` works for about 3 s: the shortcut opens a "reading the thread…" modal at once,
+then reads the thread (the store, else ``conversations.replies``) and fills the modal in with
+``views.update``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import blocks as bk
 from bot.context import BotContext, envelope_team
 from curation.candidates import add_candidate
 from curation.errors import CurationError
@@ -25,41 +30,35 @@ SUBCOMMANDS: dict = {}
 
 VIEW_ID = "faq_modal"
 SHORTCUT_ID = "save_as_faq"
-MAX_CHARS = 3000  # Slack's limit for a plain_text_input
 
 
 # --- pure: the modal ------------------------------------------------------------------------------
 
-def _input(block_id: str, label: str, value: str, placeholder: str) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "plain_text_input", "action_id": block_id, "multiline": True,
-                               "max_length": MAX_CHARS,
-                               "placeholder": {"type": "plain_text", "text": placeholder}}
-    if value:
-        element["initial_value"] = value[:MAX_CHARS]
-    return {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label},
-            "element": element}
-
-
 def faq_modal(question: str = "", answer: str = "", *, channel: str | None = None,
               sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The Block Kit modal; ``private_metadata`` carries the channel and the source messages."""
+    """The Block Kit modal; ``private_metadata`` carries the channel and the source messages. A
+    question or answer too long for a form is not prefilled (it would be saved cut)."""
     meta = json.dumps({"channel": channel, "sources": sources or []}, separators=(",", ":"))
-    if len(meta) > 3000:  # Slack's limit: keep the channel, drop the sources
+    if len(meta) > bk.METADATA_LIMIT:  # keep the channel, drop the sources
         meta = json.dumps({"channel": channel, "sources": []})
-    return {
-        "type": "modal",
-        "callback_id": VIEW_ID,
-        "title": {"type": "plain_text", "text": "Save as FAQ"},
-        "submit": {"type": "plain_text", "text": "Send to review"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": meta,
-        "blocks": [
-            {"type": "context", "elements": [{"type": "mrkdwn", "text":
-                "The pair goes to the reviewers; once approved it is used for answers and training."}]},
-            _input("question", "Question", question, "How do I reset my VPN token?"),
-            _input("answer", "Answer", answer, "Open the self-service portal, then …"),
-        ],
-    }
+    notes = [f"The {name} in the thread is longer than a form holds ({bk.INPUT_LIMIT:,} characters); "
+             "write a shorter one." for name, text in (("question", question), ("answer", answer))
+             if not bk.fits_input(text)]
+    return bk.modal(VIEW_ID, "Save as FAQ", [
+        bk.context("The pair goes to the reviewers; once approved it is used for answers and training.",
+                   *notes),
+        bk.text_input("question", "Question", action_id="question", multiline=True,
+                      initial=question if bk.fits_input(question) else "",
+                      placeholder="How do I reset my VPN token?"),
+        bk.text_input("answer", "Answer", action_id="answer", multiline=True,
+                      initial=answer if bk.fits_input(answer) else "",
+                      placeholder="Open the self-service portal, then …"),
+    ], submit="Send to review", private_metadata=meta)
+
+
+def loading_modal() -> dict[str, Any]:
+    """Opened at once by the shortcut, while the thread is read."""
+    return bk.modal(VIEW_ID, "Save as FAQ", [bk.context(":hourglass_flowing_sand: Reading the thread…")])
 
 
 def submitted(view: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
@@ -128,11 +127,12 @@ def register(app, ctx: BotContext) -> None:
     @app.shortcut(SHORTCUT_ID)
     def save_as_faq(ack, body, client):  # noqa: ANN001
         ack()
+        opened = client.views_open(trigger_id=body["trigger_id"], view=loading_modal())["view"]
         team_id = envelope_team(body)
         channel = (body.get("channel") or {}).get("id") or ""
         question, answer, sources = prefill(ctx, client, team_id, channel, body.get("message") or {})
-        client.views_open(trigger_id=body["trigger_id"],
-                          view=faq_modal(question, answer, channel=channel, sources=sources))
+        client.views_update(view_id=opened["id"], hash=opened.get("hash"),
+                            view=faq_modal(question, answer, channel=channel, sources=sources))
 
     @app.view(VIEW_ID)
     def submit_faq(ack, body, client, view):  # noqa: ANN001
@@ -150,9 +150,9 @@ def register(app, ctx: BotContext) -> None:
             text = (f":inbox_tray: Saved as FAQ candidate #{added.id}; it goes to review."
                     if added.created else f"That pair is already candidate #{added.id} ({added.status}).")
             if added.created and added.status == "auto_rejected":
-                text = f"Candidate #{added.id} was stored but did not pass the checks: {added.reason}"
+                text = f"Candidate #{added.id} was stored but did not pass the checks: {bk.escape(added.reason)}"
         except CurationError as err:
-            text = f":warning: {err}"
+            text = f":warning: {bk.escape(str(err))}"
         _tell(client, meta.get("channel"), user.get("id"), text)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.context import BotContext
 from bot.roles import has_role, refusal
@@ -42,13 +43,17 @@ def _admin(ctx: BotContext, req: SlashRequest, client: WebClient, respond: Calla
 
 def _queue(ctx: BotContext, req: SlashRequest, client: WebClient, kind: str, args: dict[str, Any],
            label: str) -> int:
-    """Queue a job, post its status message, and remember the message for the worker."""
-    db = ctx.db()
-    job_id = queue.enqueue(db, req.team_id, kind, args, created_by=req.user_id, slack_channel=req.channel_id)
-    posted = client.chat_postMessage(channel=req.channel_id,
-                                     text=f":hourglass_flowing_sand: #{job_id} {label}: queued by <@{req.user_id}>")
-    queue.set_slack_message(db, job_id, req.channel_id, posted["ts"])
-    return job_id
+    """Post the job's status message, then queue the job with it (the worker edits it in place).
+    Where the bot cannot post (``not_in_channel``), nothing is queued and the user is told why."""
+    try:
+        posted = client.chat_postMessage(channel=req.channel_id,
+                                         text=f":hourglass_flowing_sand: {label}: queued by <@{req.user_id}>")
+    except SlackApiError as err:
+        raise CurationError(f"I cannot post the job's status message here ({err.response.get('error')}); "
+                            "invite me with `/invite @threadtune` or run the command in a channel I am "
+                            "in. Nothing was queued.") from None
+    return queue.enqueue(ctx.db(), req.team_id, kind, args, created_by=req.user_id,
+                         slack_channel=posted["channel"], slack_ts=posted["ts"])
 
 
 def train(ctx: BotContext, req: SlashRequest, client: WebClient, respond: Callable[..., object]) -> None:

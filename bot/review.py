@@ -1,5 +1,6 @@
-"""Review in Slack: candidate posts with Approve / Edit / Reject, modals, ✅/❌ reactions, and the
-`/threadtune review` command (`/threadtune curate` queues a job for the worker: bot/jobs.py).
+"""Review in Slack: posting candidates, applying decisions and showing them, and the
+`/threadtune review` command (`/threadtune curate` queues a job for the worker: bot/jobs.py). The
+buttons, modals and reactions that lead to decisions are in ``bot/review_listeners.py``.
 
 - Each candidate is posted as its own message (decisions go into its thread) to the review channel,
   or, in ``source_thread`` mode, into the support thread it came from.
@@ -7,9 +8,6 @@
 - Every decision goes through :mod:`curation.review` (one audit row each), then ``chat.update``
   redraws the post with its status.
 - Posting is paced to about one message per second per channel, with a daily cap.
-- ✅/❌ reactions on a review post count as approve/reject. The reaction listener's matcher only
-  matches reactions on review posts, so every other reaction stays with the other listeners (bolt
-  runs the first listener that matches; capture is a middleware and sees every event anyway).
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,42 +23,24 @@ from slack_sdk.errors import SlackApiError
 
 from bot import review_blocks as rb
 from bot.context import BotContext, envelope_team
+from bot.rate_limit import RateLimiter, pacer
 from bot.roles import has_role, refusal
 from bot.slash import SlashRequest
 from curation import review
 from curation.candidates import get_candidate, list_candidates
 from curation.errors import CurationError
-from curation.ids import parse_id
+from curation.status_message import StatusMessage
 from curation.store import now
 from threadtune.settings import Settings
 
 log = logging.getLogger(__name__)
 
-APPROVE_REACTIONS = frozenset({"white_check_mark", "heavy_check_mark", "ballot_box_with_check"})
-REJECT_REACTIONS = frozenset({"x", "negative_squared_cross_mark", "heavy_multiplication_x"})
 DEFAULT_BATCH = 10
 MAX_BATCH = 50
 PACE_S = 1.0
 
 
-class Pacer:
-    """At most one post per ``interval_s`` per channel (Slack allows about one per second)."""
-
-    def __init__(self, interval_s: float = PACE_S) -> None:
-        self.interval_s = interval_s
-        self._next: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, channel: str) -> None:
-        with self._lock:
-            at = max(time.monotonic(), self._next.get(channel, 0.0))
-            self._next[channel] = at + self.interval_s
-        delay = at - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-
-
-_pacer = Pacer()
+_pacer = pacer(PACE_S)
 
 
 @dataclass
@@ -106,7 +85,7 @@ def _fill_permalinks(db, client: WebClient, c: dict[str, Any]) -> None:
 
 
 def post_candidates(ctx: BotContext, client: WebClient, team_id: str, *, limit: int = DEFAULT_BATCH,
-                    pacer: Pacer | None = None) -> Posted:
+                    pacer: RateLimiter | None = None) -> Posted:
     """Post the next pending, not yet posted candidates for review (paced, within the daily cap)."""
     db, settings = ctx.db(), ctx.settings
     pacer = pacer or _pacer
@@ -143,11 +122,8 @@ def redraw(ctx: BotContext, client: WebClient, c: dict[str, Any]) -> None:
     """Redraw a candidate's review post with its current status (``chat.update``)."""
     if not c.get("review_channel") or not c.get("review_ts"):
         return
-    try:
-        client.chat_update(channel=c["review_channel"], ts=c["review_ts"], text=rb.candidate_text(c),
-                           blocks=rb.candidate_blocks(c, quorum=ctx.settings.review_quorum))
-    except SlackApiError as err:
-        log.warning("could not redraw review post of candidate %s: %s", c["id"], err.response.get("error"))
+    StatusMessage(client, c["review_channel"], ts=c["review_ts"], team_id=c.get("team_id") or "").update(
+        rb.candidate_text(c), rb.candidate_blocks(c, quorum=ctx.settings.review_quorum), final=True)
 
 
 def show_stale(ctx: BotContext, client: WebClient, team_id: str, candidate_ids: list[int]) -> int:
@@ -179,7 +155,7 @@ def _note(client: WebClient, c: dict[str, Any], action: str, actor: str, message
         log.warning("could not note the decision on candidate %s: %s", c["id"], err.response.get("error"))
 
 
-def _ephemeral(client: WebClient, channel: str | None, user: str, text: str) -> None:
+def ephemeral(client: WebClient, channel: str | None, user: str, text: str) -> None:
     if not channel:
         return
     try:
@@ -188,11 +164,11 @@ def _ephemeral(client: WebClient, channel: str | None, user: str, text: str) -> 
         log.info("ephemeral to %s failed: %s", user, err.response.get("error"))
 
 
-def _team(body: dict[str, Any]) -> str:
+def team_of(body: dict[str, Any]) -> str:
     return envelope_team(body)
 
 
-def _channel(body: dict[str, Any]) -> str | None:
+def channel_of(body: dict[str, Any]) -> str | None:
     return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
 
 
@@ -200,6 +176,17 @@ def decide(ctx: BotContext, client: WebClient, team_id: str, user: str, candidat
            *, reason: str | None = None, question: str | None = None, answer: str | None = None,
            via: str = "slack") -> review.Decision:
     """Apply one review action and show it in Slack (redraw the post, note it in its thread)."""
+    d = apply(ctx, team_id, user, candidate_id, action, reason=reason, question=question, answer=answer,
+              via=via)
+    show(ctx, client, user, action, d)
+    return d
+
+
+def apply(ctx: BotContext, team_id: str, user: str, candidate_id: int, action: str, *,
+          reason: str | None = None, question: str | None = None, answer: str | None = None,
+          via: str = "slack") -> review.Decision:
+    """Apply one review action in the store (no Slack call: a modal applies it before its ack,
+    so that a refusal can be shown in the form)."""
     db = ctx.db()
     if action == "approve":
         d = review.approve(db, team_id, candidate_id, user, via=via, quorum=ctx.settings.review_quorum)
@@ -207,14 +194,19 @@ def decide(ctx: BotContext, client: WebClient, team_id: str, user: str, candidat
         d = review.reject(db, team_id, candidate_id, user, reason or "", via=via)
     else:
         d = review.edit(db, team_id, candidate_id, user, question=question, answer=answer, via=via)
+    return d
+
+
+def show(ctx: BotContext, client: WebClient, user: str, action: str, d: review.Decision) -> None:
+    """Show an applied decision: redraw the post and note it in its thread."""
     if d.changed:
         redraw(ctx, client, d.candidate)
         _note(client, d.candidate, action, user, d.message)
         if d.candidate["status"] == "approved":
             from bot.escalation import notify_answered
 
-            notify_answered(ctx, client, team_id, candidate_id)  # an open question's asker waits
-    return d
+            # an open question's asker waits
+            notify_answered(ctx, client, d.candidate["team_id"], d.candidate["id"])
 
 
 # --- slash commands ----------------------------------------------------------------------------
@@ -257,119 +249,5 @@ def review_command(ctx: BotContext, req: SlashRequest, client: WebClient, respon
 SUBCOMMANDS = {"review": review_command}
 
 
-# --- listeners ---------------------------------------------------------------------------------
-
-
-def _candidate_id(value: Any) -> int:
-    cid = parse_id(value)
-    if cid is None:
-        raise CurationError(f"{str(value)[:40]!r} is not a candidate id; use the buttons of a current "
-                            "review post")
-    return cid
-
-
-def register(app, ctx: BotContext) -> None:
-    """Buttons, modals and reactions of review posts."""
-
-    def reviewer(client: WebClient, user: str, channel: str | None, action: str, team: str) -> bool:
-        if has_role(ctx.settings, user, "reviewer", client, team_id=team):
-            return True
-        _ephemeral(client, channel, user, refusal(ctx.settings, "reviewer", action))
-        return False
-
-    def candidate_or_tell(client: WebClient, body: dict, value: str | None) -> dict[str, Any] | None:
-        try:
-            return get_candidate(ctx.db(), _team(body), _candidate_id(value))
-        except CurationError as err:
-            _ephemeral(client, _channel(body), body["user"]["id"], f":warning: {err}")
-            return None
-
-    @app.action(rb.ACTION_APPROVE)
-    def on_approve(ack, body, client, action):  # noqa: ANN001
-        ack()
-        user, channel = body["user"]["id"], _channel(body)
-        if not reviewer(client, user, channel, "approve pairs", _team(body)):
-            return
-        try:
-            decide(ctx, client, _team(body), user, _candidate_id(action.get("value")), "approve")
-        except CurationError as err:
-            _ephemeral(client, channel, user, f":warning: {err}")
-
-    @app.action(rb.ACTION_EDIT)
-    def on_edit(ack, body, client, action):  # noqa: ANN001
-        ack()
-        if not reviewer(client, body["user"]["id"], _channel(body), "edit pairs", _team(body)):
-            return
-        c = candidate_or_tell(client, body, action.get("value"))
-        if c is not None:
-            client.views_open(trigger_id=body["trigger_id"], view=rb.edit_modal(c))
-
-    @app.action(rb.ACTION_REJECT)
-    def on_reject(ack, body, client, action):  # noqa: ANN001
-        ack()
-        if not reviewer(client, body["user"]["id"], _channel(body), "reject pairs", _team(body)):
-            return
-        c = candidate_or_tell(client, body, action.get("value"))
-        if c is not None:
-            client.views_open(trigger_id=body["trigger_id"], view=rb.reject_modal(c))
-
-    def submit(ack, body, view, client, action: str) -> None:  # noqa: ANN001
-        user = body["user"]["id"]
-        block = rb.BLOCK_ANSWER if action == "edit" else rb.BLOCK_REASON
-        if not has_role(ctx.settings, user, "reviewer", client, team_id=_team(body)):
-            ack(response_action="errors", errors={block: refusal(ctx.settings, "reviewer", f"{action} pairs")[:150]})
-            return
-        cid = rb.candidate_id_of(view.get("private_metadata"))
-        if cid is None:
-            ack(response_action="errors", errors={block: "This form is out of date; open it again."})
-            return
-        try:
-            if action == "edit":
-                question = rb.submitted(view, rb.BLOCK_QUESTION)
-                answer = rb.submitted(view, rb.BLOCK_ANSWER)
-                decide(ctx, client, _team(body), user, cid, "edit", question=question, answer=answer)
-            else:
-                decide(ctx, client, _team(body), user, cid, "reject", reason=rb.submitted(view, rb.BLOCK_REASON))
-        except CurationError as err:
-            ack(response_action="errors", errors={block: str(err)[:150]})
-            return
-        ack()
-
-    @app.view(rb.VIEW_EDIT)
-    def on_edit_submit(ack, body, view, client):  # noqa: ANN001
-        submit(ack, body, view, client, "edit")
-
-    @app.view(rb.VIEW_REJECT)
-    def on_reject_submit(ack, body, view, client):  # noqa: ANN001
-        submit(ack, body, view, client, "reject")
-
-    def review_post_reaction(body: dict) -> bool:
-        """Matcher: a ✅/❌ reaction on one of our review posts."""
-        event = body.get("event") or {}
-        item = event.get("item") or {}
-        if event.get("reaction") not in APPROVE_REACTIONS | REJECT_REACTIONS or item.get("type") != "message":
-            return False
-        row = ctx.db().execute(
-            "select 1 from candidates where team_id = ? and review_channel = ? and review_ts = ?",
-            [body.get("team_id") or "", item.get("channel"), str(item.get("ts"))]).fetchone()
-        return row is not None
-
-    @app.event("reaction_added", matchers=[review_post_reaction])
-    def on_reaction(ack, body, event, client):  # noqa: ANN001
-        ack()
-        user, item = event.get("user") or "", event["item"]
-        approve = event["reaction"] in APPROVE_REACTIONS
-        if not reviewer(client, user, item["channel"], "approve pairs" if approve else "reject pairs",
-                        _team(body)):
-            return
-        row = ctx.db().execute(
-            "select id from candidates where team_id = ? and review_channel = ? and review_ts = ?",
-            [body["team_id"], item["channel"], str(item["ts"])]).fetchone()
-        try:
-            if approve:
-                decide(ctx, client, body["team_id"], user, row[0], "approve", via="reaction")
-            else:
-                decide(ctx, client, body["team_id"], user, row[0], "reject",
-                       reason=f"rejected with :{event['reaction']}:", via="reaction")
-        except CurationError as err:
-            _ephemeral(client, item["channel"], user, f":warning: {err}")
+def register(app, ctx: BotContext) -> None:  # noqa: ANN001
+    """The review listeners are added by ``bot/review_listeners.py``."""

@@ -1,7 +1,8 @@
-"""Block Kit payloads for review posts and modals: pure functions, no Slack calls.
+"""Block Kit payloads for review posts and modals: pure functions on :mod:`bot.blocks`.
 
-Slack's limits that shape them: a section's text holds at most 3000 characters, a context element
-2000, a plain-text input 3000, a modal title 24, a button value 2000, private_metadata 3000.
+Pair text, reasons and names are escaped; the Edit modal prefills only what it can hold whole (a
+field longer than Slack's 3,000-character input is shown, not prefilled, so that Save never writes a
+cut text back).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot import blocks as bk
 from curation.ids import parse_id
 
 ACTION_APPROVE = "review_approve"
@@ -19,8 +21,6 @@ VIEW_REJECT = "review_reject_view"
 BLOCK_QUESTION, BLOCK_ANSWER, BLOCK_REASON = "question", "answer", "reason"
 INPUT = "value"
 
-SECTION_LIMIT = 3000
-INPUT_LIMIT = 3000
 _STATUS = {
     "pending": ":hourglass_flowing_sand: Pending review",
     "approved": ":white_check_mark: Approved",
@@ -33,17 +33,14 @@ Block = dict[str, Any]
 
 
 def _clip(text: str, limit: int) -> str:
-    text = text or ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return bk.cut(text or "", limit)
 
 
-def _escape(text: str) -> str:
-    """Slack mrkdwn control characters, so pair text cannot ping @channel or fake a link."""
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+_escape = bk.escape
 
 
 def _quote(text: str) -> str:
-    return "\n".join("> " + line for line in _escape(text).splitlines() or [""])
+    return bk.quote(bk.visible(text))
 
 
 def status_line(c: dict[str, Any], quorum: int = 1) -> str:
@@ -53,7 +50,7 @@ def status_line(c: dict[str, Any], quorum: int = 1) -> str:
     if c["status"] == "pending" and quorum > 1:
         line += f" ({len(approvals)}/{quorum} approvals)"
     if c["status"] == "approved" and approvals:
-        line += " by " + ", ".join(f"<@{u}>" if u.startswith(("U", "W")) else u for u in approvals)
+        line += " by " + ", ".join(bk.mention(u) for u in approvals)
     if c["status"] in ("rejected", "auto_rejected") and c.get("reject_reason"):
         line += f": {_escape(c['reject_reason'])}"
     if c.get("stale"):
@@ -68,7 +65,7 @@ def score_line(c: dict[str, Any]) -> str:
         if not isinstance(sc, dict) or name in ("pii", "method"):
             continue
         mark = "✓" if sc.get("passed") else "✗"
-        parts.append(f"{name} {mark} {float(sc.get('score', 0)):.2f}")
+        parts.append(f"{_escape(name)} {mark} {float(sc.get('score', 0)):.2f}")
     parts.append(f"PII scrubbed: {int(c.get('scrub_count') or 0)}")
     return _clip(" · ".join(parts), 2000)
 
@@ -78,14 +75,14 @@ def source_line(c: dict[str, Any]) -> str:
     links = []
     for i, s in enumerate(c.get("sources") or [], start=1):
         if s.get("permalink"):
-            links.append(f"<{s['permalink']}|source {i}>")
+            links.append(bk.link(s["permalink"], f"source {i}"))
         elif s.get("document_id") is not None:
-            links.append(f"document {s['document_id']}")
+            links.append(f"document {_escape(str(s['document_id']))}")
         elif s.get("channel_id"):
-            links.append(f"<#{s['channel_id']}> {s.get('ts')}")
-    text = f"#{c['id']} · {c.get('origin') or '?'}"
+            links.append(f"<#{_escape(s['channel_id'])}> {_escape(str(s.get('ts')))}")
+    text = f"#{c['id']} · {_escape(c.get('origin') or '?')}"
     if c.get("prompt_version"):
-        text += f" · prompt {c['prompt_version']}"
+        text += f" · prompt {_escape(str(c['prompt_version']))}"
     if c.get("variant_of"):
         text += f" · variant of #{c['variant_of']}"
     if links:
@@ -94,42 +91,31 @@ def source_line(c: dict[str, Any]) -> str:
 
 
 def candidate_text(c: dict[str, Any]) -> str:
-    """The notification text of a review post."""
-    return _clip(f"Review candidate #{c['id']}: {c['question']}", 300)
+    """The notification text of a review post (the question escaped: it is mrkdwn too)."""
+    return _clip(f"Review candidate #{c['id']}: {_escape(bk.visible(c['question']))}", 300)
 
 
 def candidate_blocks(c: dict[str, Any], *, quorum: int = 1) -> list[Block]:
     """A review post: status, question, answer, source links, scores, and the buttons that the
     candidate's status allows (Approve / Edit / Reject; Reject asks to confirm)."""
     blocks: list[Block] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": status_line(c, quorum)}},
-        {"type": "section", "text": {"type": "mrkdwn",
-                                      "text": _clip("*Question*\n" + _quote(c["question"]), SECTION_LIMIT)}},
-        {"type": "section", "text": {"type": "mrkdwn",
-                                      "text": _clip("*Answer*\n" + _quote(c["answer"]), SECTION_LIMIT)}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": source_line(c)},
-                                          {"type": "mrkdwn", "text": score_line(c)}]},
+        bk.section(status_line(c, quorum)),
+        bk.section(_clip("*Question*\n" + _quote(c["question"]), 2000)),
+        bk.section(_clip("*Answer*\n" + _quote(c["answer"]), bk.TEXT_LIMIT)),
+        bk.context(source_line(c), score_line(c)),
     ]
     value = str(c["id"])
-    buttons: list[Block] = []
+    buttons = []
     if c["status"] in ("pending", "auto_rejected") and not c.get("stale"):
-        buttons.append({"type": "button", "action_id": ACTION_APPROVE, "style": "primary", "value": value,
-                        "text": {"type": "plain_text", "text": "Approve"}})
+        buttons.append(bk.button("Approve", ACTION_APPROVE, value, style="primary"))
     if c["status"] in ("pending", "auto_rejected", "approved") and not c.get("stale"):
-        buttons.append({"type": "button", "action_id": ACTION_EDIT, "value": value,
-                        "text": {"type": "plain_text", "text": "Edit"}})
+        buttons.append(bk.button("Edit", ACTION_EDIT, value))
     if c["status"] in ("pending", "auto_rejected", "approved", "variant"):
-        buttons.append({
-            "type": "button", "action_id": ACTION_REJECT, "style": "danger", "value": value,
-            "text": {"type": "plain_text", "text": "Reject"},
-            "confirm": {"title": {"type": "plain_text", "text": "Reject this pair?"},
-                        "text": {"type": "mrkdwn", "text": "It will not be used for training. "
-                                 "You will be asked for a reason."},
-                        "confirm": {"type": "plain_text", "text": "Reject"},
-                        "deny": {"type": "plain_text", "text": "Cancel"}, "style": "danger"},
-        })
+        buttons.append(bk.button("Reject", ACTION_REJECT, value, style="danger", confirm_with=bk.confirm(
+            "Reject this pair?", "It will not be used for training. You will be asked for a reason.",
+            "Reject", danger=True)))
     if buttons:
-        blocks.append({"type": "actions", "block_id": f"review_{value}", "elements": buttons})
+        blocks.append(bk.actions(*buttons, block_id=f"review_{value}"))
     return blocks
 
 
@@ -147,46 +133,39 @@ def candidate_id_of(private_metadata: str | None) -> int | None:
 
 
 def _input(block_id: str, label: str, initial: str, *, multiline: bool, hint: str | None = None) -> Block:
-    element: Block = {"type": "plain_text_input", "action_id": INPUT, "multiline": multiline,
-                      "max_length": INPUT_LIMIT}
-    if initial:
-        element["initial_value"] = _clip(initial, INPUT_LIMIT)
-    block: Block = {"type": "input", "block_id": block_id, "element": element,
-                    "label": {"type": "plain_text", "text": label}}
-    if hint:
-        block["hint"] = {"type": "plain_text", "text": hint}
-    return block
+    return bk.text_input(block_id, label, action_id=INPUT, initial=initial, multiline=multiline, hint=hint)
+
+
+def _too_long(field: str, text: str) -> Block:
+    return bk.context(f":warning: The {field} is {len(text):,} characters, longer than a Slack form "
+                      f"holds ({bk.INPUT_LIMIT:,}); leave this field empty to keep it as it is, or "
+                      "write a shorter one.")
 
 
 def edit_modal(c: dict[str, Any]) -> Block:
-    """The Edit modal, prefilled with the pair."""
-    return {
-        "type": "modal", "callback_id": VIEW_EDIT, "private_metadata": _metadata(c),
-        "title": {"type": "plain_text", "text": f"Edit pair #{c['id']}"[:24]},
-        "submit": {"type": "plain_text", "text": "Save"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            _input(BLOCK_QUESTION, "Question", c["question"], multiline=False),
-            _input(BLOCK_ANSWER, "Answer", c["answer"], multiline=True,
-                   hint="Saving puts the pair back to pending: it then needs approval."),
-        ],
-    }
+    """The Edit modal, prefilled with the pair. A field too long for a form is not prefilled (a cut
+    text would be saved back): it is kept unless the reviewer writes a new one."""
+    blocks: list[Block] = []
+    for block_id, label, multiline in ((BLOCK_QUESTION, "Question", False), (BLOCK_ANSWER, "Answer", True)):
+        text = c["question"] if block_id == BLOCK_QUESTION else c["answer"]
+        whole = bk.fits_input(text)
+        if not whole:
+            blocks.append(_too_long(label.lower(), text))
+        hint = "Saving puts the pair back to pending: it then needs approval." if multiline else None
+        input_block = _input(block_id, label, text if whole else "", multiline=multiline, hint=hint)
+        if not whole:
+            input_block["optional"] = True
+        blocks.append(input_block)
+    return bk.modal(VIEW_EDIT, f"Edit pair #{c['id']}", blocks, submit="Save", private_metadata=_metadata(c))
 
 
 def reject_modal(c: dict[str, Any]) -> Block:
     """The Reject modal: a reason is required."""
-    return {
-        "type": "modal", "callback_id": VIEW_REJECT, "private_metadata": _metadata(c),
-        "title": {"type": "plain_text", "text": f"Reject pair #{c['id']}"[:24]},
-        "submit": {"type": "plain_text", "text": "Reject"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn",
-                                          "text": _clip("*Question*\n" + _quote(c["question"]), SECTION_LIMIT)}},
-            _input(BLOCK_REASON, "Why is it rejected?", "", multiline=True,
-                   hint="Shown to other reviewers and kept in the audit log."),
-        ],
-    }
+    return bk.modal(VIEW_REJECT, f"Reject pair #{c['id']}", [
+        bk.section(_clip("*Question*\n" + _quote(c["question"]), bk.TEXT_LIMIT)),
+        _input(BLOCK_REASON, "Why is it rejected?", "", multiline=True,
+               hint="Shown to other reviewers and kept in the audit log."),
+    ], submit="Reject", private_metadata=_metadata(c))
 
 
 def submitted(view: dict[str, Any], block_id: str) -> str:
@@ -200,5 +179,4 @@ def decision_text(action: str, actor: str, message: str) -> str:
     """The thread reply that records a decision under the review post."""
     icon = {"approve": ":white_check_mark:", "reject": ":x:", "edit": ":pencil2:",
             "stale": ":wastebasket:"}.get(action, "•")
-    who = f"<@{actor}>" if actor.startswith(("U", "W")) else actor
-    return _clip(f"{icon} {who} {action}: {_escape(message)}", 3000)
+    return _clip(f"{icon} {bk.mention(actor)} {action}: {_escape(message)}", bk.TEXT_LIMIT)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import parse_qs
 
 import uvicorn
 from slack_bolt import App
@@ -21,6 +22,7 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
+from bot.validation import screen
 from serving.process import free_port  # noqa: F401 (one copy, in serving/; tests and benches use it here)
 
 #: Slack payloads are small; anything larger is refused before it is parsed.
@@ -28,8 +30,9 @@ MAX_BODY_BYTES = 1_000_000
 
 
 class ThreadedSlackRequestHandler(SlackRequestHandler):
-    """Bolt's ASGI adapter, dispatching on a worker thread, refusing oversized bodies, and answering
-    a body that is not JSON or a form with 400 (401 when it is not signed either) instead of a 500.
+    """Bolt's ASGI adapter, dispatching on a worker thread, refusing oversized bodies, checking the
+    signature before anything is parsed (401), and answering a body that cannot be parsed (not JSON
+    or a form, nested too deep, a form field given twice) with 400 instead of a 500 and a traceback.
 
     ``signing_secret`` is the one the App verifies with; without it a malformed body gets 401.
     """
@@ -43,13 +46,20 @@ class ThreadedSlackRequestHandler(SlackRequestHandler):
         if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
             return BoltResponse(status=413, body="payload too large")
         headers = request.get_headers()
+        # bolt parses the body and builds its context before it verifies the signature: check the
+        # signature first, so that nobody unsigned gets a body parsed
+        signed = self._signed(body, headers)
+        if self.verifier is not None and not signed:
+            return BoltResponse(status=401, body="invalid signature")
+        if _repeated_form_field(body, headers):  # Slack never repeats one: refuse, do not guess
+            return BoltResponse(status=400, body="a form field is repeated")
         try:
             bolt_request = BoltRequest(body=body, query=request.query_string, headers=headers)
-        except (ValueError, TypeError, AttributeError, KeyError):
-            # bolt parses the body and builds its context before it verifies the signature: a body
-            # that is not JSON, or has fields of the wrong type, would otherwise be a 500
-            return BoltResponse(status=401 if not self._signed(body, headers) else 400,
-                                body="malformed payload")
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError):
+            return BoltResponse(status=400 if signed else 401, body="malformed payload")
+        early = screen(bolt_request.body)
+        if early is not None:
+            return early
         return await asyncio.to_thread(self.app.dispatch, bolt_request)
 
     def _signed(self, body: str, headers: dict) -> bool:
@@ -63,6 +73,14 @@ class ThreadedSlackRequestHandler(SlackRequestHandler):
             return self.verifier.is_valid(body, timestamp, signature)
         except ValueError:  # a timestamp that is not a number
             return False
+
+
+def _repeated_form_field(body: str, headers: dict) -> bool:
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    ctype = ctype[0] if isinstance(ctype, (list, tuple)) and ctype else ctype
+    if "form" not in str(ctype):
+        return False
+    return any(len(v) > 1 for v in parse_qs(body, keep_blank_values=True).values())
 
 
 def asgi_app(app: App, path: str = "/slack/events", *,
@@ -81,6 +99,20 @@ def serve_socket_mode(app: App, app_token: str) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     SocketModeHandler(app, app_token).start()
+
+
+@contextmanager
+def socket_mode(app: App, app_token: str) -> Iterator[object]:
+    """Connect ``app`` in Socket Mode on background threads; yields the ``SocketModeHandler``.
+    For tests and benches (``serve_socket_mode`` runs it in the foreground)."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(app, app_token)
+    handler.connect()
+    try:
+        yield handler
+    finally:
+        handler.close()
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """Payload validation for every request, signed (HTTP) or not (Socket Mode).
 
 Socket Mode needs no signature, so shape is all we can check: a payload that is not what Slack
-sends is acknowledged (so that Slack does not redeliver it) and dropped before any listener runs.
+sends is acknowledged (so that Slack does not redeliver it) and dropped before bolt sees it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 200_000
 _ID_FIELDS = ("team_id", "api_app_id", "event_id")
 _CHANNEL_OBJECT_NAMES = frozenset({"channel_created", "channel_rename", "group_rename"})
+#: Request types with listeners (or bolt's own handling); any other is acknowledged and dropped.
+HANDLED = frozenset({"event_callback", "url_verification", "ssl_check", "block_actions",
+                     "view_submission", "view_closed", "shortcut", "message_action", "block_suggestion"})
+_INTERACTIVE = ("block_actions", "view_submission", "view_closed", "shortcut", "message_action")
 
 
 def problems(body: Any) -> list[str]:
@@ -56,25 +60,40 @@ def problems(body: Any) -> list[str]:
         for key in ("message", "previous_message", "item"):
             if key in event and event[key] is not None and not isinstance(event[key], dict):
                 found.append(f"event.{key} is not an object")
-    elif kind in ("block_actions", "view_submission", "view_closed", "shortcut", "message_action"):
+    elif kind in _INTERACTIVE:
         user = body.get("user")
         if not isinstance(user, dict) or not isinstance(user.get("id"), str):
             found.append(f"{kind} without user.id")
-        if kind == "block_actions" and not isinstance(body.get("actions"), list):
-            found.append("block_actions without actions")
-        if kind.startswith("view_") and not isinstance(body.get("view"), dict):
-            found.append(f"{kind} without a view")
+        actions = body.get("actions")
+        if kind == "block_actions" and not (isinstance(actions, list) and actions and all(
+                isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)):
+            found.append("block_actions without actions that each have an action_id")
+        view = body.get("view")
+        if kind.startswith("view_") and not (isinstance(view, dict) and isinstance(view.get("type"), str)
+                                             and isinstance(view.get("callback_id", ""), str)):
+            found.append(f"{kind} without a view that has a type")
+        for key in ("callback_id", "trigger_id"):
+            if key in body and not isinstance(body[key], str):
+                found.append(f"{key} is not a string")
     return found
 
 
-def register(app) -> None:  # noqa: ANN001
-    """Add the validating middleware first, before capture and every listener."""
+def screen(body: Any) -> BoltResponse | None:
+    """The reply to a request no listener may see: 200 for a malformed payload (acknowledged and
+    dropped: Slack must not redeliver what it will never fix) and for a request type we do not
+    handle (Slack counts other replies toward turning event delivery off); None for the rest.
 
-    @app.middleware
-    def validate_payload(body, next):  # noqa: ANN001, A002 (bolt injects by name)
-        found = problems(body)
-        if found:
-            log.warning("dropped a malformed payload: %s", "; ".join(found))
-            # 200 without running a listener: Slack must not redeliver what it will never fix
-            return BoltResponse(status=200, body="")
-        return next()
+    It runs before bolt's dispatch (``bot/server.py`` for HTTP, after the signature check;
+    ``bot.app.ThreadtuneApp`` for Socket Mode), because bolt's own middleware and its argument
+    injection assume Slack's shapes: ``event: [1]`` or a view without a type would be a 500."""
+    found = problems(body)
+    if found:
+        log.warning("dropped a malformed payload: %s", "; ".join(found))
+        return BoltResponse(status=200, body="")
+    kind = body.get("type")
+    if "command" not in body and kind not in HANDLED:
+        # app_rate_limited: Slack is dropping our events for a minute
+        level = logging.WARNING if kind == "app_rate_limited" else logging.INFO
+        log.log(level, "acknowledged a %s request without handling it", kind)
+        return BoltResponse(status=200, body="")
+    return None

@@ -54,11 +54,18 @@ def skip_reason(msg: dict[str, Any]) -> str | None:
         return "malformed message"
     if subtype in SYSTEM_SUBTYPES:
         return f"system message ({subtype})"
-    if subtype == "bot_message" or msg.get("bot_id"):
+    if (subtype == "bot_message" or msg.get("bot_id")) and not app_thread_root(msg):
         return "bot message"
     if subtype != "tombstone" and not msg.get("user"):
         return "no user"
     return None
+
+
+def app_thread_root(msg: dict[str, Any]) -> bool:
+    """A thread's first message that an app posted for a person (a poll, a form) and people
+    replied to: it is the thread's question, so it is kept like a person's message."""
+    ts, thread_ts = str(msg.get("ts")), msg.get("thread_ts")
+    return bool(msg.get("user") and msg.get("reply_count") and (thread_ts is None or str(thread_ts) == ts))
 
 
 def answered_flag(reactions: list[dict] | None, answered_reaction: str) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from curation.job_text import describe
+from curation.status_message import StatusMessage
 
 log = logging.getLogger(__name__)
 
@@ -71,45 +72,50 @@ class TerminalNotifier:
             self.console.print(f"  {path}")
 
 
-class SlackNotifier:
-    """One status message per job, posted once and then edited with ``chat.update``.
+def slack_client(token: str, base_url: str | None = None) -> Any:
+    """The worker's ``slack_sdk.WebClient``: it waits out 429s (Retry-After) and retries dropped
+    connections, so that a rate limit on the last update never leaves a job saying it still runs."""
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-    ``client`` is a ``slack_sdk.WebClient``. Updates closer than ``min_interval_s`` apart are
-    dropped (Slack rate-limits chat.update); the final one is always sent. Report files are
-    uploaded into the message's thread (``files_upload_v2``: getUploadURLExternal +
-    completeUploadExternal).
+    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=30)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
+    client.retry_handlers.append(ConnectionErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+class SlackNotifier:
+    """One status message per job (:class:`curation.status_message.StatusMessage`), posted once and
+    then edited in place.
+
+    ``client`` is a ``slack_sdk.WebClient`` (:func:`slack_client`). Progress edits closer than
+    ``min_interval_s`` apart are dropped (Slack rate-limits chat.update); the final one is always
+    sent. Report files are uploaded into the message's thread (``files_upload_v2``:
+    getUploadURLExternal + completeUploadExternal).
     """
 
     def __init__(self, client: Any, channel: str, ts: str | None = None, *, min_interval_s: float = 10.0,
-                 clock: Any = time.monotonic) -> None:
-        self.client, self.channel, self.ts = client, channel, ts
-        self.min_interval_s, self.clock = min_interval_s, clock
-        self._last: float | None = None
+                 clock: Any = time.monotonic, team_id: str = "") -> None:
+        self.client, self.channel = client, channel
+        self.message = StatusMessage(client, channel, ts=ts, team_id=team_id, min_interval_s=min_interval_s,
+                                     clock=clock)
 
-    def _send(self, job: dict[str, Any], text: str) -> None:
-        from slack_sdk.errors import SlackApiError, SlackClientError
-
-        self._last = self.clock()
-        try:
-            if self.ts is None:
-                self.ts = self.client.chat_postMessage(channel=self.channel, text=text)["ts"]
-            else:
-                self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
-        except (SlackApiError, SlackClientError, OSError) as err:  # Slack trouble never stops a job
-            log.warning("job %s: Slack status update failed: %s", job.get("id"), err)
+    @property
+    def ts(self) -> str | None:
+        """The status message's ts (None until it is posted)."""
+        return self.message.ts
 
     def start(self, job: dict[str, Any]) -> None:
-        self._send(job, f":hourglass_flowing_sand: {describe(job)}")
+        self.message.update(f":hourglass_flowing_sand: {describe(job)}", final=True)
 
     def progress(self, job: dict[str, Any], progress: dict[str, Any]) -> None:
-        if self._last is not None and self.clock() - self._last < self.min_interval_s:
-            return
-        self._send({**job, "progress": progress, "status": "running"},
-                   f":hourglass_flowing_sand: {describe({**job, 'progress': progress, 'status': 'running'})}")
+        if self.message.due():
+            running = {**job, "progress": progress, "status": "running"}
+            self.message.update(f":hourglass_flowing_sand: {describe(running)}")
 
     def finish(self, job: dict[str, Any], *, files: list[Path] | None = None) -> None:
         icon = {"done": ":white_check_mark:", "cancelled": ":no_entry_sign:"}.get(job["status"], ":x:")
-        self._send(job, f"{icon} {describe(job)}")
+        self.message.update(f"{icon} {describe(job)}", final=True)
         from slack_sdk.errors import SlackApiError, SlackClientError
 
         for path in files or []:

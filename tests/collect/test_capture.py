@@ -238,3 +238,18 @@ def test_reply_to_a_thread_begun_before_watching_fetches_its_parent(bot, db, wat
     assert status_counts(db, T)["threads"] == 1
     bot.message("C1", "U2", "Another.", "1700000003.000100", thread_ts="1700000001.000100")
     stays(lambda: fake_slack.count("conversations.replies") == 1, 0.2, what="one conversations.replies call")
+
+
+POLL = {"type": "message", "user": "U1", "bot_id": "B0POLLY", "app_id": "A0POLLY",
+        "text": "Poll: which VPN client should we use?", "ts": "1700000011.000100",
+        "thread_ts": "1700000011.000100", "reply_count": 1}
+
+
+def test_a_thread_whose_root_an_app_posted_for_a_person_is_stored_whole(bot, db, watched, fake_slack):
+    fake_slack.replies[("C1", POLL["ts"])] = [POLL]
+    bot.message("C1", "U2", "WireGuard, it reconnects by itself.", "1700000012.000100", thread_ts=POLL["ts"])
+    eventually(lambda: POLL["ts"] in texts(db), 5, what="the app's root")
+    assert texts(db)[POLL["ts"]] == POLL["text"]
+    bot.message("C1", "UBOT", "our own bot's reply", "1700000013.000100", thread_ts=POLL["ts"],
+                extra={"bot_id": "BBOT"})
+    stays(lambda: "1700000013.000100" not in texts(db), 0.3, what="the bot's own reply unstored")

@@ -156,3 +156,17 @@ def test_user_lookup_caches_unknown_users_and_retries_other_failures(slack_setti
     assert db["users"].get((T, "U404"))["name"] == "U404"
     assert resolve_users(db, client, T, ["U1", "U404"]) == 1  # only U1 is asked again
     assert db["users"].get((T, "U1"))["name"] == "ana"
+
+
+def test_backfill_keeps_a_thread_whose_root_an_app_posted_for_a_person(db, slack_settings, fake_slack):
+    fake_slack.add_channel("C1", "help")
+    root = {"type": "message", "user": "U1", "bot_id": "B0POLLY", "app_id": "A0POLLY",
+            "text": "Poll: which VPN client?", "ts": ts(1), "thread_ts": ts(1), "reply_count": 1}
+    other_bot = {"type": "message", "bot_id": "B0DEPLOY", "subtype": "bot_message", "text": "deployed", "ts": ts(5)}
+    fake_slack.history["C1"] = [root, other_bot]
+    fake_slack.replies[("C1", ts(1))] = [root, {"type": "message", "user": "U2", "text": "WireGuard.",
+                                                "ts": ts(2), "thread_ts": ts(1)}]
+    result = backfill_channel(db, web_client(slack_settings), T, "C1", days=1)
+    stored = dict(db.execute("select ts, text from messages").fetchall())
+    assert stored == {ts(1): "Poll: which VPN client?", ts(2): "WireGuard."}
+    assert result.skipped == 1  # the deploy bot's message

@@ -66,12 +66,12 @@ def test_save_as_faq_shortcut_prefills_from_the_stored_thread(bot, db, fake_slac
     upsert_message(db, T, "C1", {"ts": "1.1", "user": "U1", "text": "How do I get <@U2> to reset it?"}, "event")
     upsert_message(db, T, "C1", {"ts": "1.2", "user": "U1", "text": "anyone?", "thread_ts": "1.1"}, "event")
     upsert_message(db, T, "C1", {"ts": "1.3", "user": "U2", "text": "Use the portal.", "thread_ts": "1.1"}, "event")
-    payload = {"type": "message_action", "callback_id": "save_as_faq", "trigger_id": "trig-9",
+    payload = {"type": "message_action", "callback_id": "save_as_faq",
                "user": {"id": MEMBER, "team_id": T}, "channel": {"id": "C1", "name": "help"},
                "message": {"type": "message", "ts": "1.1", "user": "U1", "text": "How do I …"},
                "response_url": fake_slack.response_url()}
     assert bot.interactive(payload).status_code == 200
-    call = fake_slack.wait_for("views.open")[0]
+    call = fake_slack.wait_for("views.update")[0]
     view = call.params["view"] if isinstance(call.params["view"], dict) else json.loads(call.params["view"])
     fields = {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"] if b.get("block_id")}
     assert fields == {"question": "How do I get @Ben to reset it?", "answer": "Use the portal."}
@@ -90,12 +90,12 @@ def test_shortcut_on_an_unstored_thread_fetches_replies(bot, fake_slack):
     fake_slack.replies[("C7", "2.1")] = [
         {"type": "message", "ts": "2.1", "user": "U1", "text": "Where are the logs?"},
         {"type": "message", "ts": "2.2", "user": "U2", "text": "In /var/log/app.", "thread_ts": "2.1"}]
-    payload = {"type": "message_action", "callback_id": "save_as_faq", "trigger_id": "trig-9",
+    payload = {"type": "message_action", "callback_id": "save_as_faq",
                "user": {"id": MEMBER, "team_id": T}, "channel": {"id": "C7"},
                "message": {"type": "message", "ts": "2.2", "thread_ts": "2.1", "user": "U2",
                            "text": "In /var/log/app."}}
     bot.interactive(payload)
-    view = fake_slack.wait_for("views.open")[0].params["view"]
+    view = fake_slack.wait_for("views.update")[0].params["view"]
     view = view if isinstance(view, dict) else json.loads(view)
     assert [b["element"].get("initial_value") for b in view["blocks"] if b.get("block_id")] == [
         "Where are the logs?", "In /var/log/app."]
@@ -105,5 +105,25 @@ def test_modal_builder_respects_slack_limits():
     view = faq_modal("q" * 5000, "a" * 5000, channel="C1",
                      sources=[{"kind": "message", "channel_id": "C1", "ts": f"{i}.1"} for i in range(200)])
     assert len(view["private_metadata"]) <= 3000 and len(view["title"]["text"]) <= 24
-    assert all(len(b["element"]["initial_value"]) <= 3000 for b in view["blocks"] if b.get("block_id"))
+    # too long to edit whole: not prefilled (a cut text would be saved back), and the modal says so
+    assert all(b["element"].get("initial_value") is None for b in view["blocks"] if b.get("block_id"))
+    assert "longer than a form holds" in json.dumps(view["blocks"])
     assert submitted({"state": {"values": {}}})[2].keys() == {"question", "answer"}
+
+
+def test_the_shortcut_opens_its_modal_at_once_even_when_reading_the_thread_is_slow(bot, fake_slack):
+    fake_slack.replies[("C7", "3.1")] = [
+        {"type": "message", "ts": "3.1", "user": "U1", "text": "Where are the logs?"},
+        {"type": "message", "ts": "3.2", "user": "U2", "text": "In /var/log/app.", "thread_ts": "3.1"}]
+    fake_slack.rate_limit("conversations.replies", retry_after=4)  # the trigger_id expires meanwhile
+    payload = {"type": "message_action", "callback_id": "save_as_faq",
+               "user": {"id": MEMBER, "team_id": T}, "channel": {"id": "C7"},
+               "message": {"type": "message", "ts": "3.2", "thread_ts": "3.1", "user": "U2",
+                           "text": "In /var/log/app."}}
+    bot.interactive(payload)
+    fake_slack.wait_for("views.open")
+    assert not fake_slack.refusals("views.open")
+    view = fake_slack.wait_for("views.update", timeout=15)[0].params["view"]
+    view = view if isinstance(view, dict) else json.loads(view)
+    assert [b["element"].get("initial_value") for b in view["blocks"] if b.get("block_id")] == [
+        "Where are the logs?", "In /var/log/app."]

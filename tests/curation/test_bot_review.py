@@ -9,7 +9,8 @@ from slack_sdk import WebClient
 
 from bot import review_blocks as rb
 from bot.context import BotContext
-from bot.review import Pacer, post_candidates
+from bot.rate_limit import pacer
+from bot.review import post_candidates
 from curation.candidates import add_candidate, get_candidate
 from tests.conftest import MEMBER, REVIEWER
 from tests.fakes.slack import TEAM_ID
@@ -163,11 +164,11 @@ def test_posting_is_paced_per_channel_and_stops_at_the_daily_cap(slack_settings,
         candidate(db, f"How do I configure printer number {i}?", f"Use the printer {i} settings page.", ts=f"17000001{i}.000100")
     ctx = BotContext(slack_settings.model_copy(update={"review_daily_cap": 3}))
     client = WebClient(token="xoxb-test", base_url=fake_slack.api_url)
-    result = post_candidates(ctx, client, TEAM_ID, limit=10, pacer=Pacer(0.2))
+    result = post_candidates(ctx, client, TEAM_ID, limit=10, pacer=pacer(0.2))
     assert result.posted == 3 and result.capped and result.remaining == 1
     times = [c.at for c in fake_slack.calls_for("chat.postMessage")]
     assert all(b - a >= 0.18 for a, b in zip(times, times[1:]))
-    assert post_candidates(ctx, client, TEAM_ID, pacer=Pacer(0.2)).posted == 0
+    assert post_candidates(ctx, client, TEAM_ID, pacer=pacer(0.2)).posted == 0
 
 
 def test_blocks_escape_pair_text_and_respect_slack_limits():
@@ -177,7 +178,8 @@ def test_blocks_escape_pair_text_and_respect_slack_limits():
     assert "<!channel>" not in json.dumps(blocks)
     assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
     modal = rb.edit_modal(c)
-    assert len(modal["blocks"][1]["element"]["initial_value"]) <= 3000
+    inputs = {b["block_id"]: b["element"] for b in modal["blocks"] if b["type"] == "input"}
+    assert "initial_value" not in inputs["answer"]  # too long to edit whole: not prefilled cut
     assert rb.candidate_id_of(modal["private_metadata"]) == 7
     assert rb.candidate_id_of("garbage") is None
 
@@ -201,3 +203,43 @@ def test_stale_pairs_are_shown_to_reviewers_without_approve_buttons(bot, fake_sl
     assert "Stale" in blocks and rb.ACTION_APPROVE not in blocks and rb.ACTION_REJECT in blocks
     note = [x for x in fake_slack.calls_for("chat.postMessage") if x.params.get("thread_ts") == c["review_ts"]]
     assert "source message deleted" in note[0].params["text"]
+
+
+def test_a_modal_submission_is_acked_within_3_s_even_when_chat_update_is_rate_limited(bot, fake_slack, db):
+    import time
+
+    c = posted(bot, fake_slack, db, candidate(db))
+    fake_slack.rate_limit("chat.update", retry_after=4)  # the redraw waits out a 429
+    started = time.monotonic()
+    resp = bot.view_submission(rb.VIEW_REJECT, {
+        "reason": {"value": {"type": "plain_text_input", "value": "Outdated: the VPN was replaced."}},
+    }, user_id=REVIEWER, private_metadata=json.dumps({"candidate_id": c["id"]}))
+    assert resp.status_code == 200 and time.monotonic() - started < 3
+    assert get_candidate(db, TEAM_ID, c["id"])["status"] == "rejected"
+    redrawn = eventually(lambda: [u for u in fake_slack.calls_for("chat.update")[1:]], timeout=15)
+    assert ":x: Rejected" in json.dumps(redrawn[0].params["blocks"])
+
+
+def test_an_answer_too_long_for_the_edit_form_is_not_prefilled_cut_and_survives_a_save(bot, fake_slack, db):
+    long_answer = ("Run `vpnctl reset --user you`, then wait for the token. " * 70).strip()  # ~3,900
+    cid = candidate(db, answer=long_answer)
+    assert get_candidate(db, TEAM_ID, cid)["status"] == "auto_rejected"  # too long: Edit is offered
+    bot.block_action(rb.ACTION_EDIT, str(cid), user_id=REVIEWER, channel="C0REVIEW")
+    view = fake_slack.wait_for("views.open")[0].params["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert not fake_slack.refusals("views.open")
+    answer_input = next(b for b in view["blocks"] if b.get("block_id") == rb.BLOCK_ANSWER)
+    assert "initial_value" not in answer_input["element"] and answer_input["optional"]
+    assert "longer than a Slack form holds" in json.dumps(view["blocks"])
+    resp = bot.view_submission(rb.VIEW_EDIT, {
+        "question": {"value": {"type": "plain_text_input", "value": "How can I reset the VPN password?"}},
+        "answer": {"value": {"type": "plain_text_input", "value": None}},
+    }, user_id=REVIEWER, private_metadata=view["private_metadata"])
+    assert "too long" in resp.json()["errors"]["answer"]  # kept whole, so still too long: say so
+    assert get_candidate(db, TEAM_ID, cid)["answer"] == long_answer  # never saved cut
+    short = "Run `vpnctl reset --user you`, then wait 15 minutes for the token."
+    resp = bot.view_submission(rb.VIEW_EDIT, {
+        "question": {"value": {"type": "plain_text_input", "value": "How can I reset the VPN password?"}},
+        "answer": {"value": {"type": "plain_text_input", "value": short}},
+    }, user_id=REVIEWER, private_metadata=view["private_metadata"])
+    assert resp.status_code == 200 and get_candidate(db, TEAM_ID, cid)["answer"] == short

@@ -7,7 +7,8 @@ import json
 
 from hypothesis import given, settings, strategies as st
 
-from bot.answer_blocks import answer_blocks, error_blocks, split_text
+from bot.answer_blocks import answer_blocks, error_blocks
+from bot.blocks import split as split_text
 from bot.review_blocks import candidate_blocks, edit_modal, reject_modal
 from curation.errors import CurationError
 from curation.extract import parse_pairs

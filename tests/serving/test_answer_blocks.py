@@ -8,6 +8,8 @@ from hypothesis import given, settings as hsettings
 from hypothesis import strategies as st
 
 from bot import answer_blocks as ab
+from bot import blocks as bk
+from tests.fakes.slack_rules import message_error
 
 
 def sections(blocks: list[dict]) -> list[str]:
@@ -16,13 +18,13 @@ def sections(blocks: list[dict]) -> list[str]:
 
 def test_split_text_keeps_pieces_within_3000_characters_and_loses_nothing():
     text = ("word " * 700 + "\n\n") * 3
-    pieces = ab.split_text(text)
+    pieces = bk.split(text)
     assert all(len(p) <= 3000 for p in pieces)
     assert " ".join(" ".join(pieces).split()) == " ".join(text.split())
 
 
 def test_split_text_cuts_a_single_long_word_hard():
-    pieces = ab.split_text("x" * 7001)
+    pieces = bk.split("x" * 7001)
     assert [len(p) for p in pieces] == [3000, 3000, 1001]
 
 
@@ -31,13 +33,19 @@ def test_answer_exactly_at_the_section_limit_is_one_section():
     assert sections(blocks) == ["a" * 3000]
 
 
-def test_huge_answer_is_cut_to_fifty_blocks_and_says_so():
+def test_huge_answer_is_cut_to_one_message_and_says_so():
     blocks = ab.answer_blocks(1, "y " * 200_000, model_version="v1",
                               sources=[{"permalink": "https://x/p1", "question": "q"}], verified=True)
-    assert len(blocks) == 50
+    assert len(blocks) <= 50 and bk.block_text_length(blocks) <= bk.MESSAGE_TEXT_BUDGET
+    assert message_error({"text": "t"}, blocks) is None
     assert all(len(s) <= 3000 for s in sections(blocks))
     assert "answer truncated" in sections(blocks)[-1]
     assert blocks[-1]["type"] == "actions"
+
+
+def test_many_short_paragraphs_are_cut_at_fifty_blocks():
+    blocks = ab.answer_blocks(1, "\n\n".join(["p" * 2000] * 60), model_version="v1")
+    assert len(blocks) <= 50 and message_error({"text": "t"}, blocks) is None
 
 
 def test_answer_blocks_have_footer_citations_badge_and_feedback_buttons():
@@ -57,16 +65,17 @@ def test_streaming_blocks_have_no_buttons_yet():
     assert "writing" in json.dumps(blocks)
 
 
-def test_error_blocks_keep_the_retry_button_value_under_2000_characters():
-    blocks = ab.error_blocks("Oops", {"q": "q" * 5000, "c": "C1", "t": "1.0", "u": "U1", "team": "T"})
-    value = blocks[-1]["elements"][0]["value"]
-    assert len(value) <= 2000 and blocks[-1]["elements"][0]["action_id"] == "answer_retry"
+def test_a_retry_value_that_does_not_fit_a_button_is_refused_not_cut():
+    assert ab.retry_value({"q": "q" * 5000, "c": "C1", "t": "1.0", "u": "U1", "team": "T"}) is None
+    assert ab.retry_value({"q": "質問" * 500, "c": "C1", "t": "1.0", "u": "U1", "team": "T"})  # 1,000 CJK fit
+    blocks = ab.error_blocks("Oops", {"a": 12, "c": "C1", "t": "1.0", "u": "U1", "team": "T"})
+    assert json.loads(blocks[-1]["elements"][0]["value"])["a"] == 12
 
 
 @hsettings(max_examples=60, deadline=None)
 @given(st.text(min_size=0, max_size=12_000), st.integers(min_value=20, max_value=3000))
 def test_split_text_property_limits_and_content(text, limit):
-    pieces = ab.split_text(text, limit)
+    pieces = bk.split(text, limit)
     assert all(len(p) <= limit for p in pieces)
     assert "".join("".join(pieces).split()) == "".join(text.split())
 

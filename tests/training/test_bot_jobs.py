@@ -46,7 +46,7 @@ def test_an_admin_queues_training_with_a_status_message_and_an_audit_row(bot, db
     assert job["status"] == "queued" and job["created_by"] == ADMIN
     assert job["args"]["dataset"] == "v1" and job["args"]["overrides"] == {"epochs": 2, "lora_r": 8}
     post = fake_slack.calls_for("chat.postMessage")[-1].params
-    assert post["channel"] == "C0OPS" and "#1 train cpu-small on v1" in post["text"]
+    assert post["channel"] == "C0OPS" and "train cpu-small on v1: queued by" in post["text"]
     assert job["slack_channel"] == "C0OPS" and job["slack_ts"]
     assert db.execute("select actor, action, via from audit").fetchall() == [(ADMIN, "job.train", "slack")]
 
@@ -178,7 +178,7 @@ def test_curate_from_slack_is_queued_and_the_worker_reports_it_in_one_message(bo
     job = jobs.get(db, 1, TEAM)
     assert (job["kind"], job["status"], job["args"], job["created_by"]) == ("curate", "queued", {"use_llm": True}, REVIEWER)
     status = fake_slack.calls_for("chat.postMessage")[-1].params
-    assert status["channel"] == "C0OPS" and "#1 curate: queued by" in status["text"] and job["slack_ts"]
+    assert status["channel"] == "C0OPS" and "curate: queued by" in status["text"] and job["slack_ts"]
     assert "already queued as job #1" in _say(bot, fake_slack, "curate", user=REVIEWER)["text"]
     assert "Only reviewers" in _say(bot, fake_slack, "curate", user=MEMBER)["text"]
     # the bot itself curates nothing and starts no model server

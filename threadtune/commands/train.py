@@ -15,15 +15,13 @@ from threadtune.shell import console, open_db, settings, user_errors
 
 def worker_context(s, *, terminal: bool):  # noqa: ANN001, ANN201
     """The worker's context from the settings: Slack or terminal notifiers, and curation with the model."""
-    from training.notify import SilentNotifier, SlackNotifier, TerminalNotifier
+    from training.notify import SilentNotifier, SlackNotifier, TerminalNotifier, slack_client
     from training.worker import WorkerContext
 
     def notifier_for(job: dict):  # noqa: ANN202
         if job.get("slack_channel") and s.slack_bot_token:
-            from slack_sdk import WebClient
-
-            client = WebClient(token=s.slack_bot_token, base_url=s.slack_api_url)
-            return SlackNotifier(client, job["slack_channel"], job.get("slack_ts"))
+            return SlackNotifier(slack_client(s.slack_bot_token, s.slack_api_url), job["slack_channel"],
+                                 job.get("slack_ts"), team_id=job.get("team_id") or "")
         return TerminalNotifier(console) if terminal else SilentNotifier()
 
     def curate(db, team_id: str, args: dict, progress) -> dict:  # noqa: ANN001

@@ -1,0 +1,98 @@
+"""Answers as strict Slack takes them (#15): nothing a member or the model writes can ping or mention,
+the Retry button survives long and non-English questions, long and empty answers are still valid
+messages, and streaming stays within one chat.update budget per workspace."""
+
+from __future__ import annotations
+
+import json
+
+from bot.ask import asked_text
+from curation import status_message
+from curation.status_message import UpdateBudget
+from tests.conftest import MEMBER, REVIEWER
+from tests.fakes.llm import Reply
+from tests.serving.conftest import WATCHED, approve_pair, watch
+from tests.serving.test_answers_flow import _text, action_value, final_update, mention
+
+PINGS = ("<!channel>", "<!here>", "<!everyone>", "<@U0BOSS>", "<!subteam^S0ALL>", "<https://evil.example|")
+
+
+def no_pings(payload: object) -> bool:
+    dumped = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    return not any(p in dumped for p in PINGS)
+
+
+def test_model_output_cannot_ping_or_mention(answer_bot, fake_slack, fake_llm):
+    fake_llm.script = ["<!channel> ask <@U0BOSS> or see <https://evil.example|the bank> & <!here>"]
+    mention(answer_bot, "who knows?", "1700003000.000100")
+    final = final_update(fake_slack)
+    assert no_pings(final["blocks"]) and no_pings(final["text"])
+    assert "&lt;!channel&gt;" in _text(final)  # shown as typed, not as a ping
+    assert all(no_pings(c.params.get("blocks") or "") and no_pings(c.params.get("text") or "")
+               for c in fake_slack.calls_for("chat.update"))
+
+
+def test_slash_ask_echo_cannot_ping(answer_bot, fake_slack):
+    answer_bot.command("/ask", "<!channel> why is <@U0BOSS> <!here>?", user_id=MEMBER, channel_id=WATCHED)
+    echo = fake_slack.wait_for("chat.postMessage")[0].params["text"]
+    assert echo.startswith(f"<@{MEMBER}> asked: ") and no_pings(echo)
+    assert asked_text(MEMBER, "<!everyone>") == f"<@{MEMBER}> asked: &lt;!everyone&gt;"
+
+
+def test_citation_labels_and_the_save_as_faq_offer_cannot_ping(answer_bot, fake_slack, fake_llm, db):
+    approve_pair(db, "<!channel> how do I reset my password?", "Use the Forgot password link.")
+    fake_llm.script = ["Use the Forgot password link. <!subteam^S0ALL>"]
+    mention(answer_bot, "<!channel> how do I reset my password?", "1700003100.000100")
+    final = final_update(fake_slack)
+    assert no_pings(final["blocks"]) and "Based on: <https://fake.slack.com/" in _text(final)
+    db.execute("update answers set verified = 0")  # so that a 👍 offers to save it
+    answer_bot.block_action("answer_up", action_value(final, "answer_up"), user_id=MEMBER,
+                            channel=WATCHED, message_ts=final["ts"])
+    offer = [c.params for c in fake_slack.wait_for("chat.postMessage", 2) if c.params["channel"] == "C0REVIEW"]
+    assert offer and no_pings(offer[0]["blocks"]) and "&lt;!channel&gt;" in json.dumps(offer[0]["blocks"])
+
+
+def test_retry_carries_a_long_cjk_question_whole(answer_bot, fake_slack, fake_llm, db):
+    question = "私のパスワードをリセットするにはどうすればいいですか" * 30  # 780 CJK characters
+    fake_llm.script = [Reply(status=500), Reply(status=500), "パスワードはポータルでリセットできます。"]
+    mention(answer_bot, question, "1700003200.000100")
+    final = final_update(fake_slack)
+    value = action_value(final, "answer_retry")
+    assert len(value) <= 2000
+    answer_bot.block_action("answer_retry", value, user_id=MEMBER, channel=WATCHED, message_ts=final["ts"])
+    again = final_update(fake_slack, n=2)
+    assert "ポータル" in again["text"]
+    assert fake_llm.chat_requests()[-1]["messages"][-1]["content"].count("パスワード") >= 30
+
+
+def test_an_answer_too_long_for_one_message_is_cut_with_a_note_and_keeps_its_buttons(
+        answer_bot, fake_slack, fake_llm):
+    fake_llm.script = [("A long paragraph of the answer. " * 100 + "\n\n") * 7]  # 22,400 characters
+    mention(answer_bot, "Tell me everything", "1700003300.000100")
+    final = final_update(fake_slack)
+    assert "answer truncated" in _text(final)
+    assert not fake_slack.refusals("chat.update")
+
+
+def test_a_whitespace_answer_is_a_valid_message_that_says_it_is_empty(answer_bot, fake_slack, fake_llm):
+    fake_llm.script = ["  \n\t "]
+    mention(answer_bot, "Anything?", "1700003400.000100")
+    final = final_update(fake_slack)
+    assert "empty answer" in _text(final)
+    assert not fake_slack.refusals("chat.update")
+
+
+def test_concurrent_streams_share_one_chat_update_budget_and_every_answer_lands(
+        answer_bot_factory, answer_settings, fake_slack, fake_llm, db, monkeypatch):
+    watch(db)
+    fake_slack.rate_limits["chat.update"] = (12, 60.0, "team")  # a workspace's Tier 3, scaled down
+    monkeypatch.setattr(status_message, "UPDATES", UpdateBudget(per_minute=10, reserve=5))
+    sender = answer_bot_factory(answer_settings.model_copy(update={"answer_concurrency": 4}))
+    fake_llm.script = [" ".join(f"w{i}" for i in range(40))] * 4
+    fake_llm.token_delay_s = 0.06  # about 2.4 s of streaming each
+    for i, user in enumerate((MEMBER, REVIEWER, "U0ADMIN", "U0FOURTH")):
+        mention(sender, f"question {i}", f"17000035{i:02d}.000100", user=user)
+    finals = [final_update(fake_slack, n=i, timeout=20) for i in range(1, 5)]
+    assert len({f["ts"] for f in finals}) == 4
+    assert "ratelimited" not in fake_slack.refusals("chat.update")
+    assert fake_slack.count("chat.update") <= 10
