@@ -85,6 +85,7 @@ class FakeSlack:
         self._hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._triggers: dict[str, float] = {}  # trigger_id -> issued at (monotonic)
         self._used: set[str] = set()
+        self.socket_url: str | None = None  # what apps.connections.open answers (a FakeSocketMode)
         self._failures: list[Failure] = []
         self._lock = threading.Lock()
         self._ts = 1_700_000_000
@@ -338,6 +339,11 @@ class FakeSlack:
     def api_auth_test(self, p: dict) -> dict:
         return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake Team", "user": "threadtune",
                 "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+
+    def api_apps_connections_open(self, p: dict) -> dict:
+        if self.socket_url is None:
+            return {"ok": False, "error": "socket_mode_not_enabled"}
+        return {"ok": True, "url": self.socket_url}
 
     def api_chat_postMessage(self, p: dict) -> dict:  # noqa: N802
         channel, error = self._writable(p.get("channel"))
