@@ -46,6 +46,9 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-answer-"))
     fake = FakeSlack().start()
+    fake.add_token("xoxb-bench")
+    fake.add_channel("C0BENCH", "bench")
+    fake.rate_limits.clear()  # the bench measures the bot, not Slack's per-channel and Tier 3 limits
     llm = FakeLLM("Open Settings, then Security, then Reset password; you get an email within a minute.").start()
     llm.token_delay_s = args.token_delay
     settings = Settings(_env_file=None, data_dir=tmp, team_id="T0FAKE", slack_bot_token="xoxb-bench",

@@ -85,6 +85,9 @@ def main() -> None:
     args = parser.parse_args()
 
     fake = FakeSlack().start()
+    fake.add_token("xoxb-bench")
+    fake.add_channel(CHANNEL, "bench")
+    fake.rate_limits.clear()  # the bench measures the bot's acks, not Slack's rate limits
     for i in range(40):
         fake.add_user(f"U{i:04d}", f"user{i}")
     with tempfile.TemporaryDirectory() as tmp:

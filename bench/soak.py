@@ -144,8 +144,11 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="threadtune-soak-"))
     db = connect(data / "threadtune.db")
     scripts, expected = plan(args.events, args.clients)
+    fake.add_token("xoxb-soak")
+    fake.rate_limits.clear()  # the storm measures the bot and the store, not Slack's rate limits
     for channel in scripts:
         set_watched(db, TEAM_ID, channel, True, by="soak", name=channel.lower())
+        fake.add_channel(channel, channel.lower())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("THREADTUNE_", "SLACK_"))}
     env.update({"THREADTUNE_DATA_DIR": str(data), "THREADTUNE_TEAM_ID": TEAM_ID, "SLACK_BOT_TOKEN": BOT_TOKENS[0],
                 "SLACK_SIGNING_SECRET": SECRET, "THREADTUNE_SLACK_API_URL": fake.api_url,
