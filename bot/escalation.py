@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import review_blocks as rb
+from bot.blocks import cut, escape
 from bot.context import BotContext
 from bot.roles import role_of
 from curation.candidates import add_candidate, get_candidate
@@ -28,14 +29,9 @@ log = logging.getLogger(__name__)
 QUOTE_CHARS = 2500
 
 
-def escape(text: str) -> str:
-    """User or model text made inert for mrkdwn: no mention, link or ``<!channel>`` survives."""
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def quote(text: str) -> str:
-    """``text`` escaped, cut, as a mrkdwn block quote."""
-    body = escape(text)[:QUOTE_CHARS]
+    """``text`` escaped, cut (never inside an escape), as a mrkdwn block quote."""
+    body = cut(escape(text), QUOTE_CHARS)
     return "\n".join("> " + line for line in body.splitlines() or [""])
 
 

@@ -67,7 +67,8 @@ def test_retry_carries_a_long_cjk_question_whole(answer_bot, fake_slack, fake_ll
 
 def test_an_answer_too_long_for_one_message_is_cut_with_a_note_and_keeps_its_buttons(
         answer_bot, fake_slack, fake_llm):
-    fake_llm.script = [("A long paragraph of the answer. " * 100 + "\n\n") * 7]  # 22,400 characters
+    word = "Supercalifragilistic-" * 4  # long words: a few hundred streamed chunks, not thousands
+    fake_llm.script = [((word + " ") * 40 + "\n\n") * 7]  # about 23,800 characters
     mention(answer_bot, "Tell me everything", "1700003300.000100")
     final = final_update(fake_slack)
     assert "answer truncated" in _text(final)
