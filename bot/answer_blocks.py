@@ -77,7 +77,7 @@ def answer_blocks(answer_id: int | str, text: str, *, model_version: str,
                                block_id=f"answer_feedback_{answer_id}"))
     room = bk.MAX_BLOCKS - len(head) - len(tail)
     budget = bk.MESSAGE_TEXT_BUDGET - bk.block_text_length(head + tail)
-    body = bk.escape(text) if text and text.strip() else EMPTY_ANSWER
+    body = bk.escape(text) if text and text.strip() else ("…" if streaming else EMPTY_ANSWER)
     return head + bk.sections(body, room, budget, TRUNCATED) + tail
 
 

@@ -4,8 +4,9 @@ real ``SignatureVerifier`` signature, as Slack does.
 With ``fake`` (the fake Web API) the sender is as strict as Slack: trigger ids come from the fake
 (they open one view, within 3 s), and slash-command text arrives as the manifest's ``should_escape``
 makes it. A test writes the text as a person sees it, with references in either form (``#support``
-or ``<#C1|support>``, ``@ana`` or ``<@U1|ana>``, ``@channel`` or ``<!channel>``); with
-``should_escape: true`` Slack sends the escaped forms, with ``false`` the plain ones.
+or ``<#C1|support>``, ``@ana`` or ``<@U1|ana>``); with ``should_escape: true`` Slack sends the
+escaped forms (and ``@channel`` as ``<!channel>``), with ``false`` channels and users by name and
+everything else as typed (a literal ``<!channel>`` too).
 """
 
 from __future__ import annotations
@@ -148,13 +149,14 @@ _PLAIN = re.compile(r"(?<![\w<])([#@])([\w.-]+)")
 
 
 def plain_refs(text: str) -> str:
-    """References as a person typed them (``should_escape: false``)."""
+    """Channels and users picked from Slack's lists, as ``should_escape: false`` sends them (by name).
+    ``<!channel>`` and the like stay: with escaping off, what a person typed arrives as typed."""
     def plain(m: re.Match) -> str:
         if m.group(1):
             return "#" + m.group(2)
         if m.group(3):
             return "@" + (m.group(4) or m.group(3))
-        return "@" + m.group(5)
+        return m.group(0)
 
     return _ESCAPED.sub(plain, text)
 

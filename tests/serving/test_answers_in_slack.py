@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.ask import asked_text
 from curation import status_message
 from curation.status_message import UpdateBudget
@@ -13,6 +15,12 @@ from tests.conftest import MEMBER, REVIEWER
 from tests.fakes.llm import Reply
 from tests.serving.conftest import WATCHED, approve_pair, watch
 from tests.serving.test_answers_flow import _text, action_value, final_update, mention
+
+@pytest.fixture
+def answer_settings(answer_settings):
+    """A longer answer timeout than the flow tests': these check payloads, not speed, on shared cores."""
+    return answer_settings.model_copy(update={"answer_timeout_s": 30.0})
+
 
 PINGS = ("<!channel>", "<!here>", "<!everyone>", "<@U0BOSS>", "<!subteam^S0ALL>", "<https://evil.example|")
 
@@ -25,7 +33,7 @@ def no_pings(payload: object) -> bool:
 def test_model_output_cannot_ping_or_mention(answer_bot, fake_slack, fake_llm):
     fake_llm.script = ["<!channel> ask <@U0BOSS> or see <https://evil.example|the bank> & <!here>"]
     mention(answer_bot, "who knows?", "1700003000.000100")
-    final = final_update(fake_slack)
+    final = final_update(fake_slack, timeout=30)
     assert no_pings(final["blocks"]) and no_pings(final["text"])
     assert "&lt;!channel&gt;" in _text(final)  # shown as typed, not as a ping
     assert all(no_pings(c.params.get("blocks") or "") and no_pings(c.params.get("text") or "")
@@ -43,7 +51,7 @@ def test_citation_labels_and_the_save_as_faq_offer_cannot_ping(answer_bot, fake_
     approve_pair(db, "<!channel> how do I reset my password?", "Use the Forgot password link.")
     fake_llm.script = ["Use the Forgot password link. <!subteam^S0ALL>"]
     mention(answer_bot, "<!channel> how do I reset my password?", "1700003100.000100")
-    final = final_update(fake_slack)
+    final = final_update(fake_slack, timeout=30)
     assert no_pings(final["blocks"]) and "Based on: <https://fake.slack.com/" in _text(final)
     db.execute("update answers set verified = 0")  # so that a 👍 offers to save it
     answer_bot.block_action("answer_up", action_value(final, "answer_up"), user_id=MEMBER,
@@ -56,11 +64,11 @@ def test_retry_carries_a_long_cjk_question_whole(answer_bot, fake_slack, fake_ll
     question = "私のパスワードをリセットするにはどうすればいいですか" * 30  # 780 CJK characters
     fake_llm.script = [Reply(status=500), Reply(status=500), "パスワードはポータルでリセットできます。"]
     mention(answer_bot, question, "1700003200.000100")
-    final = final_update(fake_slack)
+    final = final_update(fake_slack, timeout=30)
     value = action_value(final, "answer_retry")
     assert len(value) <= 2000
     answer_bot.block_action("answer_retry", value, user_id=MEMBER, channel=WATCHED, message_ts=final["ts"])
-    again = final_update(fake_slack, n=2)
+    again = final_update(fake_slack, n=2, timeout=30)
     assert "ポータル" in again["text"]
     assert fake_llm.chat_requests()[-1]["messages"][-1]["content"].count("パスワード") >= 30
 
@@ -70,15 +78,25 @@ def test_an_answer_too_long_for_one_message_is_cut_with_a_note_and_keeps_its_but
     word = "Supercalifragilistic-" * 4  # long words: a few hundred streamed chunks, not thousands
     fake_llm.script = [((word + " ") * 40 + "\n\n") * 7]  # about 23,800 characters
     mention(answer_bot, "Tell me everything", "1700003300.000100")
-    final = final_update(fake_slack)
+    final = final_update(fake_slack, timeout=30)
     assert "answer truncated" in _text(final)
+    assert not fake_slack.refusals("chat.update")
+
+
+def test_an_answer_that_streams_whitespace_first_updates_with_valid_blocks(answer_bot, fake_slack, fake_llm):
+    fake_llm.script = ["\n\n \n\n \n\n \n\n Fine."]
+    fake_llm.token_delay_s = 0.4  # about 1.6 s of blank lines before the text: one update shows them
+    mention(answer_bot, "Anything?", "1700003450.000100")
+    final = final_update(fake_slack, timeout=30)
+    assert "Fine." in _text(final)
+    assert len(fake_slack.calls_for("chat.update")) >= 2  # a streaming update, then the answer
     assert not fake_slack.refusals("chat.update")
 
 
 def test_a_whitespace_answer_is_a_valid_message_that_says_it_is_empty(answer_bot, fake_slack, fake_llm):
     fake_llm.script = ["  \n\t "]
     mention(answer_bot, "Anything?", "1700003400.000100")
-    final = final_update(fake_slack)
+    final = final_update(fake_slack, timeout=30)
     assert "empty answer" in _text(final)
     assert not fake_slack.refusals("chat.update")
 
@@ -93,7 +111,7 @@ def test_concurrent_streams_share_one_chat_update_budget_and_every_answer_lands(
     fake_llm.token_delay_s = 0.06  # about 2.4 s of streaming each
     for i, user in enumerate((MEMBER, REVIEWER, "U0ADMIN", "U0FOURTH")):
         mention(sender, f"question {i}", f"17000035{i:02d}.000100", user=user)
-    finals = [final_update(fake_slack, n=i, timeout=20) for i in range(1, 5)]
+    finals = [final_update(fake_slack, n=i, timeout=40) for i in range(1, 5)]
     assert len({f["ts"] for f in finals}) == 4
     assert "ratelimited" not in fake_slack.refusals("chat.update")
     assert fake_slack.count("chat.update") <= 10
