@@ -114,6 +114,7 @@ def test_review_posts_are_valid_and_escape_pair_text(question, answer, reason, s
     assert_no_mentions_from(reason, note.replace("<@U0REVIEWER>", ""))
 
 
+@settings(deadline=None)
 @given(texts(), st.integers(min_value=8, max_value=3000))
 def test_split_keeps_every_character_within_the_limit_and_never_cuts_an_escape(text, limit):
     escaped = bk.escape(text)
@@ -124,6 +125,7 @@ def test_split_keeps_every_character_within_the_limit_and_never_cuts_an_escape(t
         assert not re.search(r"&(a|am|amp|l|lt|g|gt)?$", p) or p.endswith(("&amp;", "&lt;", "&gt;"))
 
 
+@settings(deadline=None)
 @given(texts(), st.integers(min_value=1, max_value=3000))
 def test_cut_fits_and_marks_what_it_cut(text, limit):
     out = bk.cut(bk.escape(text), limit)
