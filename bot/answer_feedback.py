@@ -83,9 +83,12 @@ def register(app, ctx: BotContext) -> None:
         answer = _answer_row(db, _team(body), action.get("value"))
         if answer is None:
             return
-        # the modal first: its trigger_id expires after about 3 s
-        client.views_open(trigger_id=body["trigger_id"], view=ab.correction_modal(
-            answer["id"], answer["question"], answer["answer"], answer["channel_id"]))
+        # the modal first (its trigger_id expires after about 3 s); the 👎 counts even if it fails
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=ab.correction_modal(
+                answer["id"], answer["question"], answer["answer"], answer["channel_id"]))
+        except SlackApiError as err:
+            log.warning("the correction modal did not open: %s", err.response.get("error"))
         record_feedback(db, answer, user, -1)
 
     @app.view(ab.CORRECTION_VIEW)
