@@ -144,7 +144,6 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="threadtune-soak-"))
     db = connect(data / "threadtune.db")
     scripts, expected = plan(args.events, args.clients)
-    fake.add_token("xoxb-soak")
     fake.rate_limits.clear()  # the storm measures the bot and the store, not Slack's rate limits
     for channel in scripts:
         set_watched(db, TEAM_ID, channel, True, by="soak", name=channel.lower())
