@@ -130,4 +130,4 @@ def test_a_retry_button_naming_another_team_asks_in_the_envelope_team(answer_bot
                         "team": OTHER})
     answer_bot.block_action("answer_retry", value, user_id=MEMBER, channel=WATCHED,
                             message_ts="1700000101.000100")
-    assert eventually(lambda: db.execute("select team_id from answers").fetchall() == [(T,)])
+    assert eventually(lambda: db.execute("select team_id from answers").fetchall() == [(T,)], 30)
