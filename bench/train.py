@@ -82,42 +82,240 @@ def padding_waste(lengths: list[int], batch_size: int, max_length: int, seed: in
     return pads / total if total else 0.0
 
 
-def bench_cpu(args: argparse.Namespace) -> dict:
-    """Padded vs packed (padding-free) on the embedded SmolLM2, CPU."""
+#: ``cpu-small`` as it was before issue #17, spelled out so that it stays comparable: fp32,
+#: rows of 512 tokens in batches of 2, LoRA on every linear layer, OpenMP's own wait policy.
+TODAY = {"overrides": {"bf16": False, "torch_compile": False, "max_length": 512, "per_device_batch_size": 2,
+                       "target_modules": "all-linear"}, "env": {}}
+#: ``cpu-small`` as adopted: the preset itself, with the training child's thread defaults.
+ADOPTED = {"overrides": {}, "env": "defaults"}
+
+
+def lever(overrides: dict | None = None, env: dict | None = None) -> dict:
+    """TODAY with one thing changed."""
+    return {"overrides": {**TODAY["overrides"], **(overrides or {})}, "env": {**TODAY["env"], **(env or {})}}
+
+
+#: Each lever of issue #17 alone against TODAY, same data and seed.
+LEVERS = {
+    "today-fp32": TODAY,
+    "bf16-autocast": lever({"bf16": True}),
+    "torch-compile": lever({"torch_compile": True}),
+    "omp-passive": lever(env={"OMP_WAIT_POLICY": "PASSIVE"}),
+    "1-thread": lever(env={"OMP_NUM_THREADS": "1"}),
+    "rows-256x4": lever({"max_length": 256, "per_device_batch_size": 4}),
+    "rows-1024x1": lever({"max_length": 1024, "per_device_batch_size": 1}),
+    "lora-attention": lever({"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}),
+}
+
+
+def median(values: list[float]) -> float:
+    """The middle value (mean of the two middle ones for an even count)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def summarize(repeats: list[list[dict]], warmup: int) -> dict:
+    """One variant's repeats (each a list of per-step ``{"wall", "cpu", "tokens"}``) → useful tokens/s
+    and CPU-seconds per 1k tokens per repeat, their median and spread (min–max). Warm-up steps are
+    left out; their time is reported apart."""
+    tps, cpu_per_k, step_s, warm_s = [], [], [], []
+    for steps in repeats:
+        measured = steps[warmup:]
+        if not measured:
+            raise ValueError(f"no measured steps: {len(steps)} steps, {warmup} of them warm-up")
+        wall = sum(s["wall"] for s in measured)
+        tokens = sum(s["tokens"] for s in measured)
+        tps.append(tokens / wall)
+        cpu_per_k.append(1000 * sum(s["cpu"] for s in measured) / tokens)
+        step_s.extend(s["wall"] for s in measured)
+        warm_s.append(sum(s["wall"] for s in steps[:warmup]))
+    return {"useful_tokens_per_s": round(median(tps), 1), "spread": [round(min(tps), 1), round(max(tps), 1)],
+            "cpu_s_per_1k_tokens": round(median(cpu_per_k), 2), "step_s_median": round(median(step_s), 2),
+            "warmup_s": round(median(warm_s), 1), "repeats": len(repeats), "measured_steps": len(step_s)}
+
+
+def final_loss(losses: list[float], last: int = 5) -> float:
+    """Mean loss of the last ``last`` steps (one step's batch is too few examples to compare runs)."""
+    tail = losses[-last:]
+    return sum(tail) / len(tail)
+
+
+def variant_env(variant: dict) -> dict[str, str]:
+    """The environment of a variant's child: ours without thread settings, plus the variant's."""
+    from training.hardware import THREAD_VARIABLES, with_thread_defaults
+
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return with_thread_defaults(env) if variant["env"] == "defaults" else {**env, **variant["env"]}
+
+
+def run_child(spec: dict) -> None:
+    """One variant in its own process: train, and hand each step to the parent to start (lockstep)."""
+    import resource
+
+    from transformers import TrainerCallback
+
+    from training.config import resolve_config
+    from training.sft import RunSpec, train
+
+    def cpu_now() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    class Lockstep(TrainerCallback):
+        waited = 0.0  # seconds spent waiting for our turn: not part of this variant's run time
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            print("@@ready", flush=True)
+            t = time.perf_counter()
+            if sys.stdin.readline().strip() != "go":
+                raise SystemExit(0)
+            self.waited += time.perf_counter() - t
+            self.t0, self.c0, self.n0 = time.perf_counter(), cpu_now(), state.num_input_tokens_seen
+
+        def on_step_end(self, args, state, control, **kwargs):
+            step = {"wall": time.perf_counter() - self.t0, "cpu": cpu_now() - self.c0,
+                    "tokens": state.num_input_tokens_seen - self.n0}
+            print("@@step " + json.dumps(step), flush=True)
+
+    t0 = time.perf_counter()
+    cfg = resolve_config("cpu-small", spec["n_pairs"], {**spec["overrides"], "save_steps": 10_000})
+    losses: list[float] = []
+    turns = Lockstep()
+    res = train(RunSpec(cfg, spec["base"], spec["train_file"], spec["out"], {"bench": spec["name"]}),
+                report=lambda p: losses.append(p["loss"]), callbacks=[turns])
+    # start-up (imports, model load, tokenizing, packing) + every step + saving the adapter
+    total = time.perf_counter() - t0 - turns.waited
+    print("@@done " + json.dumps({**res, "losses": losses, "total_s": total}), flush=True)
+
+
+def lockstep(variants: dict[str, dict], spec: dict, steps: int, tmp: Path) -> dict[str, dict]:
+    """Start one child per variant and let them take turns, one optimizer step each (A B C A B C …),
+    so that every variant's steps meet the same machine load. Returns each child's steps and result."""
+    import subprocess
+
+    procs = {}
+    for name, variant in variants.items():
+        child = {**spec, "name": name, "overrides": {**variant["overrides"], "max_steps": steps},
+                 "out": str(tmp / name)}
+        procs[name] = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(child)],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                       env=variant_env(variant), stderr=open(tmp / f"{name}.log", "w"))
+    out = {name: {"steps": [], "result": None} for name in variants}
+
+    def read_until(name: str, *prefixes: str) -> str:
+        for line in procs[name].stdout:
+            if line.startswith(prefixes):
+                return line
+        tail = (tmp / f"{name}.log").read_text()[-2000:]
+        raise SystemExit(f"bench child {name} ended early (exit {procs[name].wait()}):\n{tail}")
+
+    live = list(variants)
+    while live:
+        for name in list(live):
+            line = read_until(name, "@@ready", "@@done")
+            if line.startswith("@@done"):
+                out[name]["result"] = json.loads(line[len("@@done "):])
+                live.remove(name)
+                continue
+            procs[name].stdin.write("go\n")
+            procs[name].stdin.flush()
+            out[name]["steps"].append(json.loads(read_until(name, "@@step")[len("@@step "):]))
+            print(f"  {name} step {len(out[name]['steps'])}: {out[name]['steps'][-1]}", file=sys.stderr, flush=True)
+    for proc in procs.values():
+        proc.wait()
+    return out
+
+
+def bench_rows(kind: str) -> tuple[list[dict], int]:
+    """Training rows for the CPU modes and their number of pairs: ``uneven`` (96 synthetic pairs,
+    long-tailed lengths) or ``faq`` (the 60 acceptance pairs with their question forms)."""
+    if kind == "uneven":
+        rows = uneven_rows(96)
+        return rows, len(rows)
+    from training.augment import augment_rows
+    from training.data import to_messages
+
+    pairs = faq_pairs(60)
+    system = "You are the DataTalksClub course assistant. Answer briefly and precisely."
+    return augment_rows([to_messages(p["question"], p["answer"], system) for p in pairs]), len(pairs)
+
+
+def compare(args: argparse.Namespace, variants: dict[str, dict], baseline: str) -> dict:
+    """Run ``variants`` in lockstep ``args.repeats`` times; medians, spreads, ratios to ``baseline``."""
     from transformers import AutoTokenizer
 
     from serving.models import resolve
-    from training.config import resolve_config
     from curation.datasets import write_jsonl
-    from training.sft import RunSpec, train
+    from training.hardware import describe_cpu
 
     base = args.model or str(resolve("embedded", Path(args.models_dir)).path)
-    rows = uneven_rows(args.rows)
+    rows, n_pairs = bench_rows(args.data)
     tok = AutoTokenizer.from_pretrained(base)
     lengths = [len(tok(tok.apply_chat_template(r["messages"], tokenize=False), add_special_tokens=False)
                    ["input_ids"]) for r in rows]
-    results = {}
+    load = [os.getloadavg()[0]]
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         write_jsonl(rows, Path(tmp) / "train.jsonl")
-        for mode, packing in (("padded", False), ("packed", True)):
-            cfg = resolve_config("cpu-small", len(rows), {
-                "packing": packing, "max_steps": args.steps, "per_device_batch_size": args.batch,
-                "max_length": args.max_length, "save_steps": 10_000, "warmup_ratio": 0.0})
-            out = Path(tmp) / mode
-            res = train(RunSpec(cfg, base, str(Path(tmp) / "train.jsonl"), str(out), {"bench": mode}))
-            # useful tokens: the packed run counts all (there are no pads); the padded run counts
-            # attention_mask ones only
-            results[mode] = {"useful_tokens": res["tokens_seen"], "seconds": res["seconds"],
-                             "useful_tokens_per_s": round(res["tokens_seen"] / res["seconds"], 1),
-                             "steps": res["steps"]}
-            print(f"{mode}: {results[mode]}", flush=True)
-    results["padded"]["padding_waste"] = round(padding_waste(lengths, args.batch, args.max_length, 42), 4)
-    results["packed"]["padding_waste"] = 0.0  # padding-free: rows are flattened, no pad positions
-    ratio = results["packed"]["useful_tokens_per_s"] / results["padded"]["useful_tokens_per_s"]
-    return {"bench": "train-cpu", "model": Path(base).name, "rows": len(rows),
-            "length_min": min(lengths), "length_median": sorted(lengths)[len(lengths) // 2],
-            "length_max": max(lengths), "padded": results["padded"], "packed": results["packed"],
-            "ratio": round(ratio, 3), "goal_ratio": 1.3, "goal_waste": 0.05}
+        spec = {"base": base, "train_file": str(Path(tmp) / "train.jsonl"), "n_pairs": n_pairs}
+        for r in range(args.repeats):
+            (Path(tmp) / f"r{r}").mkdir()
+            for name, run in lockstep(variants, spec, args.warmup + args.steps, Path(tmp) / f"r{r}").items():
+                runs[name].append(run)
+                print(f"repeat {r + 1}/{args.repeats} {name}: "
+                      + json.dumps(summarize([run["steps"]], args.warmup)), flush=True)
+            load.append(os.getloadavg()[0])
+    report = {}
+    for name, repeats in runs.items():
+        report[name] = summarize([run["steps"] for run in repeats], args.warmup)
+        last = [run["result"] for run in repeats]
+        report[name].update({
+            "precision": last[0]["precision"], "threads": last[0]["threads"],
+            "final_loss": round(median([final_loss(res["losses"]) for res in last]), 4),
+            "train_loss": round(median([res["train_loss"] for res in last]), 4),
+            "end_to_end_s": round(median([res["total_s"] for res in last]), 1)})
+    for name in report:
+        report[name]["ratio"] = round(report[name]["useful_tokens_per_s"]
+                                      / report[baseline]["useful_tokens_per_s"], 3)
+    return {"machine": describe_cpu(), "load_avg": [round(x, 2) for x in load], "model": Path(base).name,
+            "data": args.data, "rows": len(rows), "length_min": min(lengths),
+            "length_median": sorted(lengths)[len(lengths) // 2], "length_max": max(lengths),
+            "warmup_steps": args.warmup, "measured_steps": args.steps, "repeats": args.repeats,
+            "baseline": baseline, "variants": report, "lengths": lengths}
+
+
+def bench_cpu(args: argparse.Namespace) -> dict:
+    """Padded vs packed (padding-free), cpu-small as adopted, in lockstep."""
+    padded = {"overrides": {"packing": False, "per_device_batch_size": args.batch, "max_length": args.max_length},
+              "env": "defaults"}
+    packed = {**padded, "overrides": {**padded["overrides"], "packing": True}}
+    out = compare(args, {"padded": padded, "packed": packed}, baseline="padded")
+    lengths = out.pop("lengths")
+    out["variants"]["padded"]["padding_waste"] = round(padding_waste(lengths, args.batch, args.max_length, 42), 4)
+    out["variants"]["packed"]["padding_waste"] = 0.0  # padding-free: rows are flattened, no pad positions
+    return {"bench": "train-cpu", **out, "ratio": out["variants"]["packed"]["ratio"], "goal_ratio": 1.3,
+            "goal_waste": 0.05}
+
+
+def bench_levers(args: argparse.Namespace) -> dict:
+    """Today's cpu-small against each lever alone (``--only`` picks some), and the adopted preset."""
+    chosen = {"today-fp32": TODAY, **{k: v for k, v in LEVERS.items() if not args.only or k in args.only},
+              **({"adopted": ADOPTED} if not args.only or "adopted" in args.only else {})}
+    out = compare(args, chosen, baseline="today-fp32")
+    out.pop("lengths")
+    return {"bench": "train-cpu-levers", **out}
+
+
+def bench_adopted(args: argparse.Namespace) -> dict:
+    """Today's cpu-small vs the adopted one over a whole schedule: time and final loss (parity)."""
+    out = compare(args, {"today-fp32": TODAY, "adopted": ADOPTED}, baseline="today-fp32")
+    out.pop("lengths")
+    today, adopted = out["variants"]["today-fp32"], out["variants"]["adopted"]
+    return {"bench": "train-cpu-adopted", **out,
+            "time_ratio": round(adopted["end_to_end_s"] / today["end_to_end_s"], 3),
+            "loss_gap": round(adopted["final_loss"] / today["final_loss"] - 1, 4), "goal_loss_gap": 0.02}
 
 
 QWEN_SHAPES = {
@@ -245,11 +443,21 @@ def bench_acceptance(args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gpu", action="store_true", help="GPU mode: Qwen2.5 shapes, tokens/s and MFU")
+    parser.add_argument("--levers", action="store_true", help="CPU: today's cpu-small vs each lever alone")
+    parser.add_argument("--adopted", action="store_true",
+                        help="CPU: today's cpu-small vs the adopted one, a whole schedule: time and loss")
     parser.add_argument("--acceptance", action="store_true", help="the 60-pair acceptance run")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--only", type=lambda s: s.split(","), help="--levers: these levers (comma-separated)")
+    parser.add_argument("--data", choices=("uneven", "faq"), default="uneven",
+                        help="CPU modes: 96 synthetic uneven pairs, or the 60 FAQ pairs with question forms")
     parser.add_argument("--model", help="base model folder (default: the embedded SmolLM2)")
     parser.add_argument("--models-dir", default=str(Path.home() / ".threadtune" / "models"))
-    parser.add_argument("--rows", type=int, default=96, help="training rows (CPU mode)")
-    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per mode")
+    parser.add_argument("--rows", type=int, default=96, help="training rows (--gpu)")
+    parser.add_argument("--steps", type=int, help="measured optimizer steps per mode and repeat "
+                        "(default 20 on the CPU, 3 --gpu)")
+    parser.add_argument("--warmup", type=int, default=2, help="CPU: steps run first and not measured")
+    parser.add_argument("--repeats", type=int, default=3, help="CPU: runs of each mode, in lockstep")
     parser.add_argument("--batch", type=int, default=4, help="sequences (or packed rows) per batch (CPU)")
     parser.add_argument("--gpu-batch", type=int, default=8)
     parser.add_argument("--max-length", type=int, help="row length in tokens (default 256 on CPU, 2048 --gpu)")
@@ -266,12 +474,21 @@ def main() -> None:
     parser.add_argument("--eval-batch", type=int, default=10)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     args = parser.parse_args()
+    if args.child:
+        run_child(json.loads(args.child))
+        return
     if args.max_length is None:
         args.max_length = 2048 if args.gpu else 256
+    if args.steps is None:
+        args.steps = 3 if args.gpu else 20
     if args.acceptance:
         result = bench_acceptance(args)
     elif args.gpu:
         result = bench_gpu(args)
+    elif args.levers:
+        result = bench_levers(args)
+    elif args.adopted:
+        result = bench_adopted(args)
     else:
         result = bench_cpu(args)
     print(json.dumps(result))

@@ -68,7 +68,13 @@ class TrainConfig:
     target_modules: str | list[str] = _f("all-linear", "Modules that get adapters: 'all-linear' "
                                          "or a list of module names.")
     # --- precision and kernels -------------------------------------------------------------------
-    bf16: bool = _f(False, "Train in bfloat16 (GPU presets).")
+    bf16: bool | None = _f(False, "Train in bfloat16: bf16 weights and autocast on a GPU; autocast "
+                           "over fp32 weights on a CPU. None: where the hardware has it (a CPU with "
+                           "avx512_bf16 or AMX, a GPU with bf16), fp32 elsewhere; decided when the "
+                           "run starts (training/hardware.py).")
+    torch_compile: bool = _f(False, "Compile the model with torch.compile (transformers' "
+                             "torch_compile). Off in every preset: not yet measured to win "
+                             "(bench/train.py --levers --only today-fp32,torch-compile).")
     gradient_checkpointing: bool = _f(False, "Recompute activations to save memory.")
     load_in_4bit: bool = _f(False, "QLoRA: load the base model in 4-bit NF4 (needs bitsandbytes).")
     use_liger_kernel: bool | None = _f(False, "Liger kernels; None: on when liger_kernel is installed.")

@@ -35,9 +35,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from training.config import TrainConfig
+from training.hardware import apply_thread_defaults, use_bf16
 
 PROGRESS_PREFIX = "@@progress "
 ERROR_PREFIX = "@@error "
@@ -178,8 +179,12 @@ def latest_checkpoint(output_dir: Path) -> str | None:
     return str(max(folders, key=lambda p: int(p.name.split("-")[-1]))) if folders else None
 
 
-def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train one LoRA adapter as ``spec`` says; returns the results written into ``run.json``."""
+def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None,
+          callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train one LoRA adapter as ``spec`` says; returns the results written into ``run.json``.
+
+    ``callbacks`` are extra ``transformers.TrainerCallback`` objects (the benchmark times steps with one).
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from datasets import Dataset
@@ -202,7 +207,10 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None)
         dataset = Dataset.from_list([to_prompt_completion(r) for r in rows])
 
     cuda = cfg.device == "cuda"
-    model_kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if cfg.bf16 else torch.float32}
+    bf16 = use_bf16(cfg.bf16, cfg.device)
+    # On the CPU, bf16 is autocast over fp32 weights: matrix products run in bf16 (AMX/AVX512-BF16)
+    # while norms, embeddings and the LoRA weights stay fp32, so the loss tracks the fp32 run.
+    model_kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if bf16 and cuda else torch.float32}
     if cfg.attn_implementation or cuda:
         model_kwargs["attn_implementation"] = cfg.attn_implementation or _best_attention()
     if cfg.load_in_4bit:
@@ -235,11 +243,12 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None)
         seed=cfg.seed,
         data_seed=cfg.seed,
         neftune_noise_alpha=cfg.neftune_noise_alpha,
-        bf16=cfg.bf16,
+        bf16=bf16,
         fp16=False,
         use_cpu=not cuda,
         gradient_checkpointing=cfg.gradient_checkpointing,
         use_liger_kernel=bool(liger),
+        torch_compile=cfg.torch_compile,
         logging_steps=cfg.logging_steps,
         save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit,
@@ -256,6 +265,8 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None)
                          peft_config=peft_config)
     if report is not None:
         trainer.add_callback(_progress_callback(report))
+    for callback in callbacks:
+        trainer.add_callback(callback)
     resume = latest_checkpoint(out) if spec.resume else None
     t0 = time.monotonic()
     output = trainer.train(resume_from_checkpoint=resume)
@@ -271,6 +282,8 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None)
         "resumed_from": resume,
         "n_train": len(rows),
         "loss_on": "assistant" if template is not None else "completion",
+        "precision": "bf16" if bf16 else "fp32",
+        "threads": torch.get_num_threads(),
     }
     if trainer.is_world_process_zero():
         adapter = out / "adapter"
@@ -300,7 +313,7 @@ def accelerate_command(spec_path: Path, config: TrainConfig, *, python: str | No
         python, "-m", "accelerate.commands.launch",
         "--num_processes", str(config.num_processes),
         "--num_machines", "1",
-        "--mixed_precision", "bf16" if config.bf16 else "no",
+        "--mixed_precision", "no" if config.bf16 is False else "bf16",  # None: CUDA GPUs have bf16
         "--dynamo_backend", "no",
         "-m", "training.sft", "--spec", str(spec_path),
     ]
@@ -313,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                        "TOKENIZERS_PARALLELISM": "false"})
+    apply_thread_defaults(os.environ)  # before torch starts OpenMP, which reads them once
     try:
         spec = read_spec(ns.spec)
         results = train(spec, report=lambda p: _emit(PROGRESS_PREFIX, p))

@@ -44,3 +44,44 @@ def test_the_acceptance_selection_is_sixty_short_faq_pairs(bench, shared_data):
 
     ids = {json.loads(line)["source_id"] for line in bench.PARAPHRASES.read_text().splitlines()}
     assert ids == {p["id"] for p in pairs}  # one paraphrase for every trained fact
+
+
+def test_summaries_leave_out_warm_up_and_report_median_and_spread(bench):
+    slow_start = [{"wall": 60.0, "cpu": 100.0, "tokens": 1000}]
+    runs = [slow_start + [{"wall": w, "cpu": 2 * w, "tokens": 1000}] * 3 for w in (1.0, 2.0, 4.0)]
+    out = bench.summarize(runs, warmup=1)
+    assert out["useful_tokens_per_s"] == 500.0 and out["spread"] == [250.0, 1000.0]
+    assert out["cpu_s_per_1k_tokens"] == 4.0 and out["step_s_median"] == 2.0
+    assert out["warmup_s"] == 60.0 and out["repeats"] == 3 and out["measured_steps"] == 9
+    with pytest.raises(ValueError, match="no measured steps"):
+        bench.summarize([slow_start], warmup=1)
+    assert bench.median([3, 1, 2, 10]) == 2.5 and bench.final_loss([9, 9, 1, 2, 3, 4, 5]) == 3.0
+
+
+def test_today_runs_with_openmp_defaults_and_adopted_with_ours(bench, monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert "OMP_WAIT_POLICY" not in bench.variant_env(bench.TODAY)
+    assert bench.variant_env(bench.ADOPTED)["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert bench.variant_env(bench.LEVERS["1-thread"])["OMP_NUM_THREADS"] == "1"
+    assert bench.TODAY["overrides"]["bf16"] is False  # the old preset stays comparable
+
+
+@pytest.mark.slow
+def test_the_levers_bench_runs_variants_in_lockstep_and_ends_with_json(tiny_model):
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "train.py"), "--levers", "--only", "adopted",
+                           "--model", str(tiny_model), "--steps", "2", "--warmup", "1", "--repeats", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    order = [line.split()[0] for line in proc.stderr.splitlines() if " step " in line and line.startswith("  ")]
+    assert order == ["today-fp32", "adopted"] * 3  # one step each, in turn
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["bench"] == "train-cpu-levers" and result["variants"]["today-fp32"]["ratio"] == 1.0
+    adopted = result["variants"]["adopted"]
+    assert adopted["measured_steps"] == 2 and adopted["useful_tokens_per_s"] > 0 and adopted["ratio"] > 0
+    assert adopted["precision"] == ("bf16" if result["machine"]["bf16_in_hardware"] else "fp32")
+    assert result["variants"]["today-fp32"]["precision"] == "fp32"
+    assert "flags" in result["machine"] and result["load_avg"]

@@ -30,6 +30,15 @@ def test_gpu_presets_use_bf16_and_qlora_loads_in_4bit():
     assert not resolve_config("cpu-small", 100).load_in_4bit
 
 
+def test_cpu_small_leaves_bf16_to_the_hardware_and_overrides_can_pin_it():
+    assert resolve_config("cpu-small", 100).bf16 is None  # decided in the training child
+    assert resolve_config("cpu-small", 100, parse_overrides(["bf16=false"])).bf16 is False
+    assert resolve_config("cpu-small", 100, parse_overrides(["bf16=null"])).bf16 is None
+    assert not resolve_config("cpu-small", 100).torch_compile
+    with pytest.raises(ConfigError, match="bf16='fast' is not a bool"):
+        resolve_config("cpu-small", 100, {"bf16": "fast"})
+
+
 def test_unknown_preset_names_the_choices():
     with pytest.raises(ConfigError, match="gpu-huge.*cpu-small, gpu-lora, gpu-qlora"):
         resolve_config("gpu-huge", 10)
@@ -82,6 +91,10 @@ def test_several_gpus_run_through_accelerate_launch():
     assert cmd[:3] == ["py", "-m", "accelerate.commands.launch"]
     assert cmd[cmd.index("--num_processes") + 1] == "4"
     assert cmd[cmd.index("--mixed_precision") + 1] == "bf16"
+    for bf16, mixed in ((None, "bf16"), (False, "no")):
+        cmd = accelerate_command(Path("/r/spec.json"), resolve_config("gpu-lora", 100, {
+            "num_processes": 2, "bf16": bf16}), python="py")
+        assert cmd[cmd.index("--mixed_precision") + 1] == mixed
     assert cmd[-4:] == ["-m", "training.sft", "--spec", "/r/spec.json"]
 
 
