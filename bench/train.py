@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -211,7 +212,19 @@ def lockstep(variants: dict[str, dict], spec: dict, steps: int, tmp: Path) -> di
         tail = (tmp / f"{name}.log").read_text()[-2000:]
         raise SystemExit(f"bench child {name} ended early (exit {procs[name].wait()}):\n{tail}")
 
-    live = list(variants)
+    try:
+        take_turns(procs, out, read_until)
+    finally:  # a child that failed (or an OOM kill) ends the run: leave no orphans behind
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    return out
+
+
+def take_turns(procs: dict, out: dict, read_until: Callable[..., str]) -> None:
+    """Give each live child one step in turn until all are done."""
+    live = list(procs)
     while live:
         for name in list(live):
             line = read_until(name, "@@ready", "@@done")
@@ -223,9 +236,6 @@ def lockstep(variants: dict[str, dict], spec: dict, steps: int, tmp: Path) -> di
             procs[name].stdin.flush()
             out[name]["steps"].append(json.loads(read_until(name, "@@step")[len("@@step "):]))
             print(f"  {name} step {len(out[name]['steps'])}: {out[name]['steps'][-1]}", file=sys.stderr, flush=True)
-    for proc in procs.values():
-        proc.wait()
-    return out
 
 
 def bench_rows(kind: str) -> tuple[list[dict], int]:
@@ -301,9 +311,12 @@ def bench_cpu(args: argparse.Namespace) -> dict:
 
 def bench_levers(args: argparse.Namespace) -> dict:
     """Today's cpu-small against each lever alone (``--only`` picks some), and the adopted preset."""
-    chosen = {"today-fp32": TODAY, **{k: v for k, v in LEVERS.items() if not args.only or k in args.only},
-              **({"adopted": ADOPTED} if not args.only or "adopted" in args.only else {})}
-    out = compare(args, chosen, baseline="today-fp32")
+    chosen = {k: v for k, v in {**LEVERS, "adopted": ADOPTED}.items() if not args.only or k in args.only}
+    unknown = set(args.only or ()) - set(chosen)
+    if unknown or not chosen:
+        raise SystemExit(f"--only: unknown lever(s) {', '.join(sorted(unknown))}; choose from "
+                         f"{', '.join([*LEVERS, 'adopted'])}")
+    out = compare(args, chosen, baseline="today-fp32" if "today-fp32" in chosen else next(iter(chosen)))
     out.pop("lengths")
     return {"bench": "train-cpu-levers", **out}
 

@@ -72,7 +72,7 @@ def test_the_levers_bench_runs_variants_in_lockstep_and_ends_with_json(tiny_mode
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "train.py"), "--levers", "--only", "adopted",
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "train.py"), "--levers", "--only", "today-fp32,adopted",
                            "--model", str(tiny_model), "--steps", "2", "--warmup", "1", "--repeats", "1"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
