@@ -87,9 +87,10 @@ def backends(args: argparse.Namespace, tmp: Path) -> dict:
         try:
             client = ModelClient(server.base_url, server.model, timeout=900, max_retries=0)
             run(client, server.model, 2, 2, 4)  # warm-up
-            out[kind] = {"sequential": run(client, server.model, args.requests, 1, args.max_tokens),
-                         "concurrent": run(client, server.model, args.requests, args.concurrency,
-                                           args.max_tokens)}
+            out[kind] = {}
+            for mode, c in (("sequential", 1), ("concurrent", args.concurrency)):
+                out[kind][mode] = run(client, server.model, args.requests, c, args.max_tokens)
+                print(f"{kind} {mode}: {out[kind][mode]}", flush=True)
             client.close()
         finally:
             server.stop()
@@ -131,8 +132,10 @@ def adapter_vs_merged(args: argparse.Namespace, tmp: Path) -> dict:
         try:
             client = ModelClient(server.base_url, server.model, timeout=900, max_retries=0)
             run(client, server.model, 4, 4, 4)  # warm-up
-            out[label] = {str(c): run(client, server.model, max(args.requests, 2 * c), c, args.max_tokens)
-                          for c in levels}
+            out[label] = {}
+            for c in levels:
+                out[label][str(c)] = run(client, server.model, max(args.requests, c), c, args.max_tokens)
+                print(f"{label} {c} in flight: {out[label][str(c)]}", flush=True)
             client.close()
         finally:
             server.stop()
