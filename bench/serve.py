@@ -123,7 +123,7 @@ def adapter_vs_merged(args: argparse.Namespace, tmp: Path) -> dict:
     from serving.embedded import merged_model
 
     base = base_model(args)
-    adapter = Path(args.adapter) if args.adapter else random_adapter(base, tmp / "adapter")
+    adapter = Path(args.adapter) if args.adapter else random_adapter(base, tmp / "lora-r16")
     merged = merged_model(base, adapter, tmp / "merged-model")
     levels = [int(x) for x in args.levels.split(",")]
     out: dict = {"max_tokens": args.max_tokens}
