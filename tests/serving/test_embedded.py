@@ -78,9 +78,9 @@ def test_real_embedded_server_answers_streaming_and_not_through_openai(embedded_
         assert out.text and out.model == "threadtune/base" and 0 < out.completion_tokens <= 8
         deltas = list(client.stream(ASK, max_tokens=8))
         assert len(deltas) >= 2 and "".join(deltas).strip()
-        env = Path(f"/proc/{server._proc.pid}/environ").read_bytes().split(b"\0")
+        env = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
         assert b"HF_HUB_OFFLINE=1" in env
-        pid = server._proc.pid
+        pid = server.pid
     assert not os.path.exists(f"/proc/{pid}") or b"zombie" in Path(f"/proc/{pid}/status").read_bytes()
 
 
@@ -110,16 +110,16 @@ def test_adapter_is_served_as_a_merged_copy_and_promotion_restarts(embedded_mode
 
     server = EmbeddedServer(embedded_model_dir, name=None, merged_dir=tmp_path / "merged")
     with server:
-        first_pid = server._proc.pid
+        first_pid = server.pid
         assert server.serve_model("v1", embedded_model_dir, adapter) == "threadtune/v1"
-        assert server._proc.pid != first_pid
+        assert server.pid != first_pid
         client = ModelClient(server.base_url, server.model, timeout=120, max_retries=0)
         assert client.models() == ["threadtune/v1"]
         assert client.chat(ASK, max_tokens=4).text
         # the same version again: no restart
-        pid = server._proc.pid
+        pid = server.pid
         server.serve_model("v1", embedded_model_dir, adapter)
-        assert server._proc.pid == pid
+        assert server.pid == pid
 
 
 def test_merging_something_that_is_not_an_adapter_names_the_folder(tmp_path):

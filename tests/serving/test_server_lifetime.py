@@ -22,7 +22,7 @@ def test_server_dies_with_a_parent_killed_by_sigkill(embedded_model_dir):
         from pathlib import Path
         from serving.embedded import EmbeddedServer
         server = EmbeddedServer(Path({str(embedded_model_dir)!r}), name="orphan").start()
-        print(server._proc.pid, flush=True)
+        print(server.pid, flush=True)
         os.kill(os.getpid(), 9)
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
