@@ -324,12 +324,15 @@ def print_summary(console: Console, result: DemoResult, workdir: Path) -> None:
     console.print(f"chart: [bold]{result.chart}[/]")
     console.print(f"data dir: {workdir / 'data'}   total {total / 60:.1f} min")
     console.print("ask the assistant yourself:", highlight=False)
-    console.print(f"  {ask_command(workdir / 'data')}", markup=False, highlight=False, soft_wrap=True)
+    verified = [r["question"] for r in result.side_by_side if r.get("mode", "").startswith("verified")]
+    console.print(f"  {ask_command(workdir / 'data', verified[0] if verified else None)}", markup=False,
+                  highlight=False, soft_wrap=True)
 
 
-def ask_command(data_dir: Path) -> str:
-    """The exact command that asks the demo's assistant from the terminal."""
+def ask_command(data_dir: Path, question: str | None = None) -> str:
+    """The exact command that asks the demo's assistant from the terminal: ``question`` (one it
+    answered verbatim, when there was one) or the expense-limit question."""
     import shlex
 
-    return (f"threadtune --data-dir {shlex.quote(str(data_dir))} ask "
-            "\"Up to what amount can I expense something without my manager approving?\"")
+    question = question or "Up to what amount can I expense something without my manager approving?"
+    return f"threadtune --data-dir {shlex.quote(str(data_dir))} ask {shlex.quote(question)}"
