@@ -53,30 +53,50 @@ class EvalItem:
     reference: str
 
 
-def read_eval_file(path: Path) -> list[EvalItem]:
-    """``{question, answer}`` (or ``reference``) JSONL rows; errors name the file and line."""
+def read_rows(path: Path, parse: Callable[[Any], Any], *, what: str, noun: str, shape: str) -> list[Any]:
+    """JSONL rows of ``path``, each through ``parse`` (which raises on a row of the wrong shape);
+    errors name the file and the bad lines, and show the ``shape`` a row must have."""
     if not path.is_file():
-        raise DatasetError(f"{path}: eval file not found")
-    items, bad = [], []
+        raise DatasetError(f"{path}: {what} not found")
+    rows, bad = [], []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            question, reference = row["question"], row.get("answer", row.get("reference"))
-            if not (isinstance(question, str) and isinstance(reference, str) and question.strip()
-                    and reference.strip()):
-                raise ValueError
+            rows.append(parse(json.loads(line)))
         except (ValueError, KeyError, TypeError, AttributeError):
             bad.append(n)
-            continue
-        items.append(EvalItem(question.strip(), reference.strip()))
     if bad:
-        raise DatasetError(f"{path}: lines {', '.join(map(str, bad[:10]))} are not "
-                           '{"question": …, "answer": …} JSON objects; fix or remove them')
-    if not items:
-        raise DatasetError(f"{path}: no eval rows; add {{\"question\", \"answer\"}} lines")
-    return items
+        raise DatasetError(f"{path}: lines {', '.join(map(str, bad[:10]))} are not {shape} JSON objects; "
+                           "fix or remove them")
+    if not rows:
+        raise DatasetError(f"{path}: no {noun}; add {shape} lines")
+    return rows
+
+
+def _eval_item(row: Any) -> EvalItem:
+    question, reference = row["question"], row.get("answer", row.get("reference"))
+    if not (isinstance(question, str) and isinstance(reference, str) and question.strip() and reference.strip()):
+        raise ValueError(row)
+    return EvalItem(question.strip(), reference.strip())
+
+
+def _question(row: Any) -> str:
+    question = row["question"]
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(row)
+    return question.strip()
+
+
+def read_eval_file(path: Path) -> list[EvalItem]:
+    """``{question, answer}`` (or ``reference``) JSONL rows; errors name the file and line."""
+    return read_rows(path, _eval_item, what="eval file", noun="eval rows", shape='{"question": …, "answer": …}')
+
+
+def read_ood_file(path: Path) -> list[str]:
+    """Out-of-domain questions: JSONL rows with a ``question`` (an answer, if any, is ignored)."""
+    return read_rows(path, _question, what="out-of-domain question file", noun="questions",
+                     shape='{"question": …}')
 
 
 def split_key(items: list[EvalItem], dataset_id: str | None = None) -> str:

@@ -26,7 +26,8 @@ from training.augment import augment_rows
 from training.config import TrainConfig, resolve_config
 from training.data import load_dataset_messages, pair_of
 from training.errors import DatasetError, TrainingError
-from training.evaluate import EvalItem, bar_chart, calibration_table, evaluate, markdown_table, read_eval_file, split_key
+from training.evaluate import (EvalItem, bar_chart, calibration_table, evaluate, markdown_table, read_eval_file,
+                               read_ood_file, split_key)
 
 
 @dataclass
@@ -123,32 +124,6 @@ def eval_items(db: Any, team_id: str, model: dict[str, Any], *, dataset: str | N
     if not items:
         raise DatasetError(f"dataset {ds['name']} has no eval rows; use --eval-file FILE.jsonl")
     return items, split_key(items, ds["id"]), ds["system_prompt"]
-
-
-def read_ood_file(path: Path) -> list[str]:
-    """Out-of-domain questions: JSONL rows with a ``question`` (an answer, if any, is ignored)."""
-    import json
-
-    if not path.is_file():
-        raise DatasetError(f"{path}: out-of-domain question file not found")
-    out, bad = [], []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            question = json.loads(line)["question"]
-            if not isinstance(question, str) or not question.strip():
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
-            bad.append(n)
-            continue
-        out.append(question.strip())
-    if bad:
-        raise DatasetError(f"{path}: lines {', '.join(map(str, bad[:10]))} are not {{\"question\": …}} "
-                           "JSON objects; fix or remove them")
-    if not out:
-        raise DatasetError(f"{path}: no questions; add {{\"question\": …}} lines")
-    return out
 
 
 def evaluate_model(db: Any, team_id: str, name: str, *, out_dir: Path, dataset: str | None = None,
