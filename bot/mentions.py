@@ -42,41 +42,39 @@ def is_user_ref(word: str) -> bool:
     return bool(_USER.match(word.strip()) or word.strip().startswith("@"))
 
 
-def channel_id(db: Any, client: WebClient, team_id: str, word: str) -> str:
-    """The channel id ``word`` names; CurationError when it names none."""
+def _resolve(db: Any, client: WebClient, team_id: str, word: str, ref: re.Pattern[str], sigil: str,
+             stored: Any, cache: Any, not_a: str, not_found: str) -> str:
+    """The id ``word`` names: an id or escaped reference as is, else a ``sigil``-name looked up in the
+    store, then (once) in Slack's list; CurationError with ``not_a``/``not_found`` otherwise."""
     word = word.strip()
-    m = _CHANNEL.match(word)
+    m = ref.match(word)
     if m:
         return m.group(1) or m.group(2)
-    name = _name(word, "#")
+    name = _name(word, sigil)
     if name is None:
-        raise CurationError(f"`{word}` is not a channel; name it as #channel.")
-    found = _stored_channel(db, team_id, name)
+        raise CurationError(not_a.format(word=word))
+    found = stored(db, team_id, name)
     if found is None:
-        _cache_channels(db, client, team_id)
-        found = _stored_channel(db, team_id, name)
+        cache(db, client, team_id)
+        found = stored(db, team_id, name)
     if found is None:
-        raise CurationError(f"I see no channel named #{name}; check the name, or invite me to it "
-                            "with `/invite @threadtune` if it is private.")
+        raise CurationError(not_found.format(name=name))
     return found
+
+
+def channel_id(db: Any, client: WebClient, team_id: str, word: str) -> str:
+    """The channel id ``word`` names; CurationError when it names none."""
+    return _resolve(db, client, team_id, word, _CHANNEL, "#", _stored_channel, _cache_channels,
+                    "`{word}` is not a channel; name it as #channel.",
+                    "I see no channel named #{name}; check the name, or invite me to it "
+                    "with `/invite @threadtune` if it is private.")
 
 
 def user_id(db: Any, client: WebClient, team_id: str, word: str) -> str:
     """The user id ``word`` names; CurationError when it names none."""
-    word = word.strip()
-    m = _USER.match(word)
-    if m:
-        return m.group(1) or m.group(2)
-    name = _name(word, "@")
-    if name is None:
-        raise CurationError(f"`{word}` is not a user; name them as @user.")
-    found = _stored_user(db, team_id, name)
-    if found is None:
-        _cache_users(db, client, team_id)
-        found = _stored_user(db, team_id, name)
-    if found is None:
-        raise CurationError(f"I see no user named @{name} in this workspace; check the name.")
-    return found
+    return _resolve(db, client, team_id, word, _USER, "@", _stored_user, _cache_users,
+                    "`{word}` is not a user; name them as @user.",
+                    "I see no user named @{name} in this workspace; check the name.")
 
 
 def _name(word: str, sigil: str) -> str | None:
