@@ -63,23 +63,21 @@ def register(app, ctx: BotContext) -> None:
         except CurationError as err:
             ephemeral(client, channel, user, f":warning: {err}")
 
-    @app.action(rb.ACTION_EDIT)
-    def on_edit(ack, body, client, action):  # noqa: ANN001
+    def open_form(ack, body, client, action, verb: str, modal) -> None:  # noqa: ANN001
         ack()
-        if not reviewer(client, body["user"]["id"], channel_of(body), "edit pairs", team_of(body)):
+        if not reviewer(client, body["user"]["id"], channel_of(body), verb, team_of(body)):
             return
         c = candidate_or_tell(client, body, action.get("value"))
         if c is not None:
-            client.views_open(trigger_id=body["trigger_id"], view=rb.edit_modal(c))
+            client.views_open(trigger_id=body["trigger_id"], view=modal(c))
+
+    @app.action(rb.ACTION_EDIT)
+    def on_edit(ack, body, client, action):  # noqa: ANN001
+        open_form(ack, body, client, action, "edit pairs", rb.edit_modal)
 
     @app.action(rb.ACTION_REJECT)
     def on_reject(ack, body, client, action):  # noqa: ANN001
-        ack()
-        if not reviewer(client, body["user"]["id"], channel_of(body), "reject pairs", team_of(body)):
-            return
-        c = candidate_or_tell(client, body, action.get("value"))
-        if c is not None:
-            client.views_open(trigger_id=body["trigger_id"], view=rb.reject_modal(c))
+        open_form(ack, body, client, action, "reject pairs", rb.reject_modal)
 
     def submit(ack, body, view, client, action: str) -> None:  # noqa: ANN001
         # The decision is applied before the ack (a refusal shows in the form, and the store is
