@@ -8,7 +8,6 @@ byte of the store without delaying Slack's acknowledgement.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,15 +22,6 @@ from curation.erasure import erase_residue
 from curation.privacy import Forgotten, forget_user
 
 log = logging.getLogger(__name__)
-_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$|^@?([A-Z0-9]{5,})$")
-
-
-def parse_user(arg: str) -> str | None:
-    """A user id from ``<@U123|name>``, ``@U123`` or ``U123``."""
-    m = _MENTION.match(arg.strip())
-    return (m.group(1) or m.group(2)) if m else None
-
-
 def stale_notice(user_id: str, result: Forgotten) -> str:
     """What reviewers are told after a forget."""
     ids = ", ".join(f"#{i}" for i in result.stale_candidates[:30]) or "none"
