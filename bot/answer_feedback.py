@@ -62,12 +62,15 @@ def register(app, ctx: BotContext) -> None:
     def _team(body: dict) -> str:
         return envelope_team(body)
 
+    def _rated(body: dict, action: dict) -> tuple[Any, str, dict[str, Any] | None]:
+        """The store, the rater and the answer that a 👍/👎 button sits on (None when it is gone)."""
+        db = ctx.db()
+        return db, body["user"]["id"], _answer_row(db, _team(body), action.get("value"))
+
     @app.action(ab.ACTION_UP)
     def on_up(ack, body, client, action):  # noqa: ANN001
         ack()
-        db = ctx.db()
-        user = body["user"]["id"]
-        answer = _answer_row(db, _team(body), action.get("value"))
+        db, user, answer = _rated(body, action)
         if answer is None:
             return
         first = record_feedback(db, answer, user, +1)
@@ -78,9 +81,7 @@ def register(app, ctx: BotContext) -> None:
     @app.action(ab.ACTION_DOWN)
     def on_down(ack, body, client, action):  # noqa: ANN001
         ack()
-        db = ctx.db()
-        user = body["user"]["id"]
-        answer = _answer_row(db, _team(body), action.get("value"))
+        db, user, answer = _rated(body, action)
         if answer is None:
             return
         # the modal first (its trigger_id expires after about 3 s); the 👎 counts even if it fails
