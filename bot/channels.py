@@ -59,11 +59,17 @@ def _channel_info(client: WebClient, channel: str) -> tuple[dict, str | None]:
                       "that I receive its messages.")
 
 
+def _watched_target(ctx: BotContext, req: SlashRequest, client: WebClient,
+                    respond) -> str | None:  # noqa: ANN001
+    """The channel that `watch` or `unwatch` is about, or None when the user is no admin (told so)."""
+    if not _admin(ctx, req, client, respond, "choose which channels are collected"):
+        return None
+    return _target(ctx, req, client)
+
+
 def watch(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
     """Collect this channel (or #channel): `/threadtune watch [#channel]` (admins)."""
-    if not _admin(ctx, req, client, respond, "choose which channels are collected"):
-        return
-    channel = _target(ctx, req, client)
+    channel = _watched_target(ctx, req, client, respond)
     if not channel:
         return
     info, hint = _channel_info(client, channel)
@@ -80,9 +86,7 @@ def watch(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> Non
 
 def unwatch(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
     """Stop collecting this channel (or #channel): `/threadtune unwatch [#channel]` (admins)."""
-    if not _admin(ctx, req, client, respond, "choose which channels are collected"):
-        return
-    channel = _target(ctx, req, client)
+    channel = _watched_target(ctx, req, client, respond)
     if not channel:
         return
     db = ctx.db()
