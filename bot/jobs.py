@@ -24,7 +24,7 @@ from curation import jobs as queue
 from curation.dataset_lookup import resolve_dataset
 from curation.errors import CurationError
 from curation.job_text import describe
-from curation.model_versions import get_model, list_models, live_model
+from curation.model_versions import get_model, latest_score, list_models, live_model
 from curation.train_config import check_overrides, split_train_words
 
 
@@ -148,9 +148,8 @@ def models(ctx: BotContext, req: SlashRequest, client: WebClient, respond: Calla
         return
     lines = []
     for m in rows:
-        evals = m["metrics"].get("evals", {})
-        scores = [e.get("systems", {}).get("tuned", {}).get("token_f1") for e in evals.values()]
-        score = next((f"token F1 {s:.3f}" for s in scores if s is not None), "not evaluated")
+        score = latest_score(m)
+        score = f"token F1 {score}" if score else "not evaluated"
         lines.append(f"`{m['name']}` *{m['status']}* · dataset {str(m['dataset_id'])[:10]} · {score}")
     respond("\n".join(lines))
 

@@ -4,9 +4,10 @@ Each trained adapter gets a version (v1, v2 …) with its base model, adapter pa
 metrics and a status: ``candidate``, ``live`` (at most one per team) or ``retired``.
 
 This module writes the table; everyone reads it through ``curation/model_versions.py`` (the live
-model, one version, the list), which the bot shares. :func:`promote` and :func:`rollback` change it in one transaction, write an audit row, and then call
-the optional ``on_change(model_row)`` hook (the CLI passes serving's reload, the bot leaves it
-to the server's own watch of the store).
+model, one version, the list, the gate score), which the bot shares. :func:`promote` and
+:func:`rollback` change it in one transaction, write an audit row, and then call the optional
+``on_change(model_row)`` hook (the CLI passes serving's reload, the bot leaves it to the server's
+own watch of the store).
 """
 
 from __future__ import annotations
@@ -14,12 +15,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Callable
 
-from curation.model_versions import get_model, live_model
+from curation.model_versions import GATE_METRIC, gate_score, get_model, live_model
 from curation.store import audit, dumps, now, transaction
 from training.errors import RegistryError
-
-#: The metric that gates promotion, read from the "bot" system of an eval report ("tuned" in old ones).
-GATE_METRIC = "token_f1"
 
 
 def _stamp() -> str:
@@ -53,19 +51,6 @@ def record_eval(db: Any, team_id: str, name: str, report: dict[str, Any]) -> Non
         "systems": report["systems"], "n": report.get("n"), "at": now()}
     with transaction(db):
         db.execute("update models set metrics = ? where id = ?", [dumps(metrics), model["id"]])
-
-
-def gate_score(model: dict[str, Any], split: str, system: str | None = None) -> float | None:
-    """The gate metric of ``model`` on eval ``split``, if it was evaluated there. The default system
-    is ``bot`` (what users get), or ``tuned`` for evals made before the bot system existed; ``base``
-    means ``bot-base`` alongside ``bot``."""
-    systems = (model["metrics"].get("evals", {}).get(split) or {}).get("systems", {})
-    bot = "bot" in systems
-    system = system or ("bot" if bot else "tuned")
-    if system == "base" and bot:
-        system = "bot-base"
-    value = (systems.get(system) or {}).get(GATE_METRIC)
-    return float(value) if value is not None else None
 
 
 def promotion_check(candidate: dict[str, Any], live: dict[str, Any] | None) -> tuple[bool, str]:

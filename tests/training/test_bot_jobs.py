@@ -88,6 +88,14 @@ def test_cancel_and_the_job_list(bot, db, fake_slack):
     assert "#1 train cancelled" in _say(bot, fake_slack, "jobs", user=MEMBER)["text"]
 
 
+def test_the_models_list_in_slack_shows_the_bot_score_the_gate_reads(bot, db, fake_slack):
+    from tests.training.test_registry import _bot_evaluated
+
+    _bot_evaluated(db)
+    text = _say(bot, fake_slack, "models", user=MEMBER)["text"]
+    assert "`v1` *candidate*" in text and "token F1 0.700 bot on dataset:ds1" in text
+
+
 def test_promotion_from_slack_is_applied_by_the_worker_and_reported_in_place(bot, db, fake_slack, settings):
     from tests.training.test_registry import _model
 

@@ -72,6 +72,16 @@ def test_models_promote_is_gated_and_rollback_restores(cli, db):
     assert cli("models", "rollback").exit_code == 2
 
 
+def test_models_list_shows_the_score_promotion_reads_the_bot_system(cli, db):
+    from tests.training.test_registry import _bot_evaluated
+
+    _bot_evaluated(db)
+    out = cli("models", "list")
+    assert out.exit_code == 0, out.output
+    # the bot system's score (what users get and what the gate compares), not the adapter alone's
+    assert "0.700 bot on dataset:ds1" in out.output and "0.500" not in out.output
+
+
 def test_eval_of_an_unknown_model_is_a_one_line_error(cli, db):
     out = cli("eval", "v3")
     assert out.exit_code == 2 and "model 'v3' not found" in out.output

@@ -24,6 +24,17 @@ def _model(db, tuned: float | None, base: float = 0.1, split: str = SPLIT):
     return model_versions.get_model(db, TEAM, model["name"])
 
 
+def _bot_evaluated(db):
+    """v1, evaluated on dataset ds1 twice: an older eval without the bot system, then one with it."""
+    model = registry.register_model(db, TEAM, base_model="/m/base", adapter_path="/m/a", dataset_id="ds1")
+    registry.record_eval(db, TEAM, model["name"], {"split": "file:0123456789abcdef", "n": 3, "systems": {
+        "base": {"token_f1": 0.1}, "tuned": {"token_f1": 0.3}}})
+    registry.record_eval(db, TEAM, model["name"], {"split": SPLIT, "n": 3, "systems": {
+        "base": {"token_f1": 0.1}, "tuned": {"token_f1": 0.5},
+        "bot-base": {"token_f1": 0.6}, "bot": {"token_f1": 0.7}}})
+    return model_versions.get_model(db, TEAM, model["name"])
+
+
 def _audit(db, action):
     return [dict(r) for r in db.query("select * from audit where action = ?", [action])]
 
@@ -120,6 +131,14 @@ def test_the_gate_scores_the_bot_system_when_the_eval_has_it(db):
         "base": {"token_f1": 0.1}, "tuned": {"token_f1": 0.05},
         "bot-base": {"token_f1": 0.8}, "bot": {"token_f1": 0.8}}})
     assert registry.promote(db, TEAM, better["name"])["status"] == "live"
+
+
+def test_the_listed_score_is_the_latest_eval_as_the_gate_reads_it(db):
+    model = _bot_evaluated(db)
+    assert model_versions.latest_score(model) == "0.700 bot on dataset:ds1"
+    # an eval from before the bot system existed is read on tuned, as the gate does
+    assert model_versions.latest_score(_model(db, 0.42)) == "0.420 tuned on dataset:ds1"
+    assert model_versions.latest_score(_model(db, None)) is None
 
 
 def test_a_candidate_with_a_bot_score_is_compared_with_an_older_live_eval_on_the_same_system(db):

@@ -199,20 +199,17 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """List model versions with status, dataset, base model and eval score."""
-        from curation.model_versions import list_models
-        from training.registry import GATE_METRIC
+        from curation.model_versions import GATE_METRIC, latest_score, list_models
 
         s = settings()
         rows = list_models(open_db(s), s.team_id)
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
-        table = Table("version", "status", "dataset", "parent", "tuned " + GATE_METRIC, "adapter")
+        table = Table("version", "status", "dataset", "parent", f"{GATE_METRIC} (latest eval)", "adapter")
         for m in rows:
-            scores = [e["systems"].get("tuned", {}).get(GATE_METRIC) for e in m["metrics"].get("evals", {}).values()]
-            score = next((f"{x:.3f}" for x in scores if x is not None), "—")
-            table.add_row(m["name"], m["status"], (m["dataset_id"] or "")[:12], m["parent"] or "—", score,
-                          m["adapter_path"] or "")
+            table.add_row(m["name"], m["status"], (m["dataset_id"] or "")[:12], m["parent"] or "—",
+                          latest_score(m) or "—", m["adapter_path"] or "")
         console.print(table if rows else "no models yet; `threadtune train` makes one")
 
     @models_app.command("promote")
