@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.context import BotContext, envelope_team
+from bot.ephemeral import tell
 from curation.candidates import add_candidate
 from curation.errors import CurationError
 from curation.messages import thread_messages
@@ -153,7 +154,7 @@ def register(app, ctx: BotContext) -> None:
                 text = f"Candidate #{added.id} was stored but did not pass the checks: {bk.escape(added.reason)}"
         except CurationError as err:
             text = f":warning: {bk.escape(str(err))}"
-        _tell(client, meta.get("channel"), user.get("id"), text)
+        tell(client, meta.get("channel"), user.get("id"), text)
 
 
 def _metadata(raw: str | None) -> dict[str, Any]:
@@ -166,14 +167,3 @@ def _metadata(raw: str | None) -> dict[str, Any]:
     meta["sources"] = [s for s in meta.get("sources") or [] if isinstance(s, dict)
                        and s.get("kind") == "message" and s.get("channel_id") and s.get("ts")]
     return meta
-
-
-def _tell(client: WebClient, channel: str | None, user: str | None, text: str) -> None:
-    """An ephemeral note in the channel the modal came from, else a DM."""
-    try:
-        if channel and user:
-            client.chat_postEphemeral(channel=channel, user=user, text=text)
-        elif user:
-            client.chat_postMessage(channel=user, text=text)
-    except SlackApiError as err:
-        log.info("could not confirm the FAQ to %s: %s", user, err.response.get("error"))

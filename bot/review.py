@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import review_blocks as rb
 from bot.context import BotContext, envelope_team
+from bot.ephemeral import tell
 from bot.rate_limit import RateLimiter, pacer
 from bot.roles import has_role, refusal
 from bot.slash import SlashRequest
@@ -156,12 +157,8 @@ def _note(client: WebClient, c: dict[str, Any], action: str, actor: str, message
 
 
 def ephemeral(client: WebClient, channel: str | None, user: str, text: str) -> None:
-    if not channel:
-        return
-    try:
-        client.chat_postEphemeral(channel=channel, user=user, text=text)
-    except SlackApiError as err:
-        log.info("ephemeral to %s failed: %s", user, err.response.get("error"))
+    """A note to the reviewer who acted (a DM when Slack cannot show it in ``channel``)."""
+    tell(client, channel, user, text)
 
 
 def team_of(body: dict[str, Any]) -> str:

@@ -152,6 +152,7 @@ def test_reactions_elsewhere_or_by_members_change_nothing(bot, fake_slack, db):
 
 def test_source_thread_mode_posts_into_the_support_thread(slack_settings, fake_slack, db):
     cid = candidate(db)
+    fake_slack.seen.add(("C0HELP", "1700000100.000100"))  # the support thread exists in Slack
     ctx = BotContext(slack_settings.model_copy(update={"review_mode": "source_thread"}))
     client = WebClient(token="xoxb-test", base_url=fake_slack.api_url)
     assert post_candidates(ctx, client, TEAM_ID).posted == 1

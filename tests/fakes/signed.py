@@ -78,6 +78,8 @@ class SlackSender:
             "event_time": int(time.time()),
             "authorizations": [{"team_id": team, "user_id": "UBOT", "is_bot": True}],
         }
+        if self.fake:
+            self.fake.saw(event)
         headers = kw.pop("headers", {}) or {}
         if retry_num is not None:
             headers.update({"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"})
@@ -129,6 +131,8 @@ class SlackSender:
             "actions": [{"action_id": action_id, "block_id": "b", "value": value, "type": "button",
                          "action_ts": str(time.time())}],
         }
+        if self.fake and response_url.startswith(self.fake.base_url + "/response/"):
+            self.fake.clicked(response_url.rsplit("/", 1)[-1], channel, message_ts)
         return self.interactive(payload, **kw)
 
     def view_submission(self, callback_id: str, values: dict[str, dict[str, Any]], *, user_id: str,

@@ -8,8 +8,12 @@ missing arguments (``invalid_arguments``), Block Kit that ``slack_sdk.models`` o
 reject (``invalid_blocks``, ``msg_blocks_too_long``), channels the bot has not joined
 (``not_in_channel``), unknown tokens (``invalid_auth``), scopes the manifest does not ask for
 (``missing_scope``), calls beyond a method's rate-limit tier (429 with ``Retry-After``) and trigger ids
-that are unknown, used or older than 3 s. It answers 429 or an API error when a test asks it to.
-Response URLs (``fake.response_url(...)``) and file uploads land here too.
+that are unknown, used or older than 3 s, ephemeral messages to a user who is not a member of the
+channel (``user_not_in_channel``, for channels seeded with ``members``), replies to threads that
+do not exist (``cannot_reply_to_message``; ``thread_not_found`` from ``conversations.replies``).
+It answers 429 or an API error when a test asks it to. Response URLs (``fake.response_url(...)``)
+land here too, with Slack's limits (5 posts within 30 minutes) and ``replace_original`` /
+``delete_original`` acting on the message a button was clicked in; so do file uploads.
 
 Tests seed it through plain attributes: ``channels``, ``users``, ``history[channel]`` (top-level
 messages, any order), ``replies[(channel, thread_ts)]`` (parent first), ``usergroups[id]``; a channel
@@ -71,6 +75,9 @@ class FakeSlack(WebApiMethods):
         self.replies: dict[tuple[str, str], list[dict]] = {}
         self.usergroups: dict[str, list[str]] = {}
         self.posted: dict[tuple[str, str], dict] = {}  # (channel, ts) -> message posted by the app
+        self.ephemerals: dict[tuple[str, str], dict] = {}  # (channel, message_ts) -> ephemeral message
+        self.seen: set[tuple[str, str]] = set()  # (channel, ts) of messages events told the bot about
+        self.responses: dict[str, dict] = {}  # response_url name -> {issued, uses, channel, ts}
         self.views: dict[str, dict] = {}
         self.uploads: dict[str, bytes] = {}
         self.page_size_cap = 1000
@@ -127,8 +134,12 @@ class FakeSlack(WebApiMethods):
         """Pass as ``WebClient(base_url=...)`` or ``THREADTUNE_SLACK_API_URL``."""
         return f"{self.base_url}/api/"
 
-    def response_url(self, name: str = "r") -> str:
-        """A response_url for slash commands and actions; posts to it are recorded."""
+    def response_url(self, name: str = "r", *, channel: str | None = None, ts: str | None = None) -> str:
+        """A response_url, as Slack puts in a slash command (no ``ts``) or an action on the message
+        ``channel``/``ts`` (which ``replace_original``/``delete_original`` then act on); posts to it
+        are recorded, and refused as Slack refuses them (``tests/fakes/slack_methods.py``)."""
+        with self._lock:
+            self.issue_response_url(name, channel, ts)
         return f"{self.base_url}/response/{name}"
 
     # --- test controls ----------------------------------------------------------------------
@@ -177,6 +188,26 @@ class FakeSlack(WebApiMethods):
             self._triggers[tid] = time.monotonic()
         return tid
 
+    def saw(self, event: dict[str, Any]) -> None:
+        """An event sent to the bot: a message in it exists in Slack (a reply may go into its thread)
+        until a ``message_deleted`` event removes it."""
+        channel, ts = event.get("channel"), event.get("ts")
+        if event.get("type") not in ("message", "app_mention") or not isinstance(channel, str):
+            return
+        with self._lock:
+            if event.get("subtype") == "message_deleted":
+                self.seen.discard((channel, str(event.get("deleted_ts"))))
+            elif ts and event.get("subtype") != "message_changed":
+                self.seen.add((channel, str(ts)))
+
+    def clicked(self, name: str, channel: str, message_ts: str) -> None:
+        """A button was clicked in the message ``channel``/``message_ts``: its response_url ``name``
+        acts on that message, when the fake has it (posted by the app, or ephemeral)."""
+        with self._lock:
+            url = self.issue_response_url(name)
+            if (channel, message_ts) in self.posted or (channel, message_ts) in self.ephemerals:
+                url.update(channel=channel, ts=message_ts)
+
     def refusals(self, method: str | None = None) -> list[str]:
         """Errors of refused calls (of ``method``), in order."""
         with self._lock:
@@ -207,8 +238,13 @@ class FakeSlack(WebApiMethods):
                 if "token" in params and not token:
                     token = params["token"]
         if url.path.startswith("/response/"):
-            self._record(Call("response_url", {"path": url.path, **params}, token))
-            return self._send(req, 200, {"ok": True}, raw_text="ok")
+            call = Call("response_url", {"path": url.path, **params}, token)
+            self._record(call)
+            with self._lock:
+                status, answer = self.post_response(url.path.rsplit("/", 1)[-1], params)
+                if status != 200:
+                    self.refused.append((call, answer))
+            return self._send(req, status, {}, raw_text=answer)
         if not url.path.startswith("/api/"):
             return self._send(req, 404, {"ok": False, "error": "unknown_path"})
         method = url.path[len("/api/"):]

@@ -15,6 +15,10 @@ BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 #: Slack's trigger ids work once, within 3 seconds.
 TRIGGER_TTL_S = 3.0
+#: "You can use a response_url to publish up to 5 times within 30 minutes" (Slack, handling user
+#: interaction: message responses).
+RESPONSE_URL_USES = 5
+RESPONSE_URL_TTL_S = 30 * 60.0
 
 
 class WebApiMethods:
@@ -26,6 +30,9 @@ class WebApiMethods:
     replies: dict[tuple[str, str], list[dict]]
     usergroups: dict[str, list[str]]
     posted: dict[tuple[str, str], dict]
+    ephemerals: dict[tuple[str, str], dict]
+    seen: set[tuple[str, str]]
+    responses: dict[str, dict]
     views: dict[str, dict]
     uploads: dict[str, bytes]
     calls: list
@@ -76,6 +83,23 @@ class WebApiMethods:
             return None, "not_in_channel"
         return channel, None
 
+    def _message(self, channel: Any, ts: Any) -> dict | None:
+        """The message ``ts`` of ``channel`` if Slack has it: seeded history or replies, posted by the
+        app, or sent to the bot in an event (``fake.seen``); None when it does not exist."""
+        ts = str(ts)
+        if (channel, ts) in self.posted:
+            return self.posted[(channel, ts)]
+        for m in self.history.get(channel, []):
+            if str(m.get("ts")) == ts:
+                return m
+        for (ch, _), thread in self.replies.items():
+            for m in thread:
+                if ch == channel and str(m.get("ts")) == ts:
+                    return m
+        if (channel, ts) in self.seen:
+            return {"type": "message", "ts": ts}
+        return None
+
     def _readable(self, channel: Any) -> str | None:
         """The error reading a conversation's messages gives, or None."""
         info = self._info(channel)
@@ -102,6 +126,10 @@ class WebApiMethods:
         if not (p.get("text") or "").strip() and not blocks and not p.get("attachments"):
             return {"ok": False, "error": "no_text"}
         thread_ts = p.get("thread_ts")
+        if thread_ts and self._message(channel, thread_ts) is None:
+            # A reply to a message that does not exist (never posted, or deleted). Slack's
+            # chat.postMessage page names this error; it has no thread_not_found.
+            return {"ok": False, "error": "cannot_reply_to_message"}
         ts = self.next_ts()
         msg = {"type": "message", "ts": ts, "user": BOT_USER_ID, "bot_id": BOT_ID,
                "text": p.get("text", ""), "blocks": blocks or [],
@@ -133,7 +161,13 @@ class WebApiMethods:
             return {"ok": False, "error": error}
         if p.get("user") not in self.users and not str(p.get("user", "")).startswith(("U", "W")):
             return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "message_ts": self.next_ts()}
+        members = (self._info(channel) or {}).get("members")
+        if members is not None and p.get("user") not in members:
+            return {"ok": False, "error": "user_not_in_channel"}
+        ts = self.next_ts()
+        self.ephemerals[(channel, ts)] = {"user": p.get("user"), "text": p.get("text") or "",
+                                          "blocks": _as_json(p.get("blocks")) or []}
+        return {"ok": True, "message_ts": ts}
 
     def api_chat_getPermalink(self, p: dict) -> dict:  # noqa: N802
         channel, ts = p.get("channel"), str(p.get("message_ts", ""))
@@ -164,9 +198,12 @@ class WebApiMethods:
         if error:
             return {"ok": False, "error": error}
         key = (p.get("channel"), str(p.get("ts")))
-        if key not in self.replies:
+        if key in self.replies:
+            return self._page(self.replies[key], p, "messages")
+        single = self._message(*key)  # a message without replies is a thread of one
+        if single is None:
             return {"ok": False, "error": "thread_not_found"}
-        return self._page(self.replies[key], p, "messages")
+        return self._page([single], p, "messages")
 
     def api_conversations_info(self, p: dict) -> dict:
         ch = self.channels.get(p.get("channel")) or self._info(p.get("channel"))
@@ -254,6 +291,49 @@ class WebApiMethods:
                 return {"ok": False, "error": error}
         return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
 
+
+    # --- response_url ----------------------------------------------------------------------------
+    def issue_response_url(self, name: str, channel: str | None = None, ts: str | None = None) -> dict:
+        """Register a response_url (issued now); ``channel``/``ts`` name the message it came from."""
+        return self.responses.setdefault(name, {"issued": time.monotonic(), "uses": 0,
+                                                "channel": channel, "ts": ts})
+
+    def post_response(self, name: str, p: dict) -> tuple[int, str]:
+        """(HTTP status, body) of a post to a response_url, as Slack answers it: 404 ``expired_url``
+        after 30 minutes, 404 ``used_url`` after 5 posts, 400 with the error for contents Slack
+        refuses. ``delete_original`` deletes the message the action came from, ``replace_original``
+        replaces it (without them a new message is published: ephemeral unless
+        ``response_type: in_channel``). A URL issued without a message (a slash command's, or a
+        test's own) has no original, and both then change nothing here."""
+        url = self.issue_response_url(name)
+        if time.monotonic() - url["issued"] > RESPONSE_URL_TTL_S:
+            return 404, "expired_url"
+        if url["uses"] >= RESPONSE_URL_USES:
+            return 404, "used_url"
+        url["uses"] += 1
+        original = (url["channel"], url["ts"]) if url["ts"] else None
+        if _truthy(p.get("delete_original")):
+            if original and self.posted.pop(original, None) is None and self.ephemerals.pop(original, None) is None:
+                return 404, "message_not_found"
+            return 200, "ok"
+        blocks = _as_json(p.get("blocks"))
+        error = rules.message_error(p, blocks)
+        if not error and not (p.get("text") or "").strip() and not blocks and not p.get("attachments"):
+            error = "no_text"
+        if error:
+            return 400, error
+        content = {"text": p.get("text") or "", "blocks": blocks or []}
+        if _truthy(p.get("replace_original")) and original:
+            target = self.posted.get(original) or self.ephemerals.get(original)
+            if target is None:
+                return 404, "message_not_found"
+            target.update(content)
+        return 200, "ok"
+
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
 
 
 def _as_json(value: Any) -> Any:
