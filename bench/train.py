@@ -1,23 +1,27 @@
 """Training benchmarks. The last line printed is JSON.
 
     python bench/train.py                  # CPU: padded batches vs packing/padding-free, same data
+    python bench/train.py --levers         # CPU: cpu-small before #17 vs each lever alone, in lockstep
+    python bench/train.py --adopted        # CPU: cpu-small before #17 vs as adopted, in lockstep
     python bench/train.py --gpu            # CUDA: random-init Qwen2.5-0.5B/1.5B shapes, tokens/s + MFU
     python bench/train.py --acceptance     # 60 real FAQ pairs, cpu-small, eval on paraphrases
+    python bench/train.py --demo-train     # the demo's training step (40 steps on its dataset)
 
 Default mode: SmolLM2 (the embedded model) trains on the CPU on pairs of very uneven length, once
 with padded batches and once with TRL's best-fit packing without padding, same data, same steps.
 It reports useful (non-pad) tokens/s of both, their ratio, and the padding waste of each.
 
-``--gpu`` builds Qwen2.5-0.5B and 1.5B shaped models with random weights (no download), trains LoRA
-in bf16 with the gpu-lora preset, and reports tokens/s and MFU against the GPU's bf16 peak
-(989 TFLOP/s on an H100 SXM). Model FLOPs per token = 2N forward + 2N backward through the frozen
-weights + 2·N_lora for the adapter weight gradients + attention (6·L·s·d·… see ``flops_per_token``);
-gradient-checkpoint recomputation is not counted, as is usual for MFU.
+The CPU modes run their variants in lockstep (one child process each, one optimizer step each in
+turn), leave ``--warmup`` steps out, measure ``--steps`` and repeat ``--repeats`` times: median and
+spread (min–max), with the CPU's flags, thread settings and the load average.
 
 ``--acceptance`` is the issue's acceptance run: 60 pairs from ../shared/data/datatalksclub-faq
 (answers of 60–320 characters, file order), trained with cpu-small through the real worker, then
-base / base+retrieval / tuned / tuned+retrieval scored on the 60 paraphrased questions (one per pair) in
-tests/training/data/faq-paraphrases.jsonl. Goal: tuned beats base by ≥ 0.10 token F1.
+base / base+retrieval / bot-base / tuned / tuned+retrieval / bot scored on the 60 paraphrased
+questions (one per pair) in tests/training/data/faq-paraphrases.jsonl. Goal: tuned beats base by
+≥ 0.10 token F1. ``--demo-train`` times the demo's training step the same way. With
+``--old-vs-new`` either runs twice, with the adopted settings and then with those of before issue
+#17 (bench/train_e2e.py); ``--gpu`` is bench/train_gpu.py.
 """
 
 from __future__ import annotations
@@ -37,23 +41,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FAQ = ROOT.parent / "shared" / "data" / "datatalksclub-faq" / "faq-de-ml.jsonl"
+from bench.faq_store import OOD, acceptance_pairs as faq_pairs  # noqa: E402
+from bench.train_e2e import SYSTEM, acceptance_run, demo_train_run, old_vs_new  # noqa: E402
+from bench.train_gpu import H100_BF16_PEAK, bench_gpu, flops_per_token  # noqa: E402,F401
+
 PARAPHRASES = ROOT / "tests" / "training" / "data" / "faq-paraphrases.jsonl"
-TEAM = "T0BENCH"
-H100_BF16_PEAK = 989e12
-
-
-def faq_pairs(n: int = 60) -> list[dict]:
-    """The acceptance selection: unique ids, answers of 60–320 chars without images or code fences."""
-    seen, out = set(), []
-    for line in FAQ.read_text().splitlines():
-        row = json.loads(line)
-        if row["id"] in seen:
-            continue
-        seen.add(row["id"])
-        if 60 <= len(row["answer"]) <= 320 and "![" not in row["answer"] and "```" not in row["answer"]:
-            out.append(row)
-    return out[:n]
 
 
 def uneven_rows(n: int, seed: int = 0) -> list[dict]:
@@ -84,16 +76,18 @@ def padding_waste(lengths: list[int], batch_size: int, max_length: int, seed: in
 
 
 #: ``cpu-small`` as it was before issue #17, spelled out so that it stays comparable: fp32,
-#: rows of 512 tokens in batches of 2, LoRA on every linear layer, OpenMP's own wait policy.
+#: rows of 512 tokens in batches of 2, LoRA on every linear layer, and OpenMP's own wait policy
+#: (``GOMP_SPINCOUNT=300000`` is libgomp's default when OMP_WAIT_POLICY is unset; set, it also
+#: keeps the training child's passive default off when the run goes through the worker).
 TODAY = {"overrides": {"bf16": False, "torch_compile": False, "max_length": 512, "per_device_batch_size": 2,
-                       "target_modules": "all-linear"}, "env": {}}
+                       "target_modules": "all-linear"}, "env": {"GOMP_SPINCOUNT": "300000"}}
 #: ``cpu-small`` as adopted: the preset itself, with the training child's thread defaults.
 ADOPTED = {"overrides": {}, "env": "defaults"}
 
 
 def lever(overrides: dict | None = None, env: dict | None = None) -> dict:
-    """TODAY with one thing changed."""
-    return {"overrides": {**TODAY["overrides"], **(overrides or {})}, "env": {**TODAY["env"], **(env or {})}}
+    """TODAY with one thing changed (``env``, when given, replaces TODAY's thread settings)."""
+    return {"overrides": {**TODAY["overrides"], **(overrides or {})}, "env": TODAY["env"] if env is None else env}
 
 
 #: Each lever of issue #17 alone against TODAY, same data and seed.
@@ -102,7 +96,7 @@ LEVERS = {
     "bf16-autocast": lever({"bf16": True}),
     "torch-compile": lever({"torch_compile": True}),
     "omp-passive": lever(env={"OMP_WAIT_POLICY": "PASSIVE"}),
-    "1-thread": lever(env={"OMP_NUM_THREADS": "1"}),
+    "1-thread": lever(env={**TODAY["env"], "OMP_NUM_THREADS": "1"}),
     "rows-256x4": lever({"max_length": 256, "per_device_batch_size": 4}),
     "rows-1024x1": lever({"max_length": 1024, "per_device_batch_size": 1}),
     "lora-attention": lever({"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}),
@@ -248,8 +242,7 @@ def bench_rows(kind: str) -> tuple[list[dict], int]:
     from training.data import to_messages
 
     pairs = faq_pairs(60)
-    system = "You are the DataTalksClub course assistant. Answer briefly and precisely."
-    return augment_rows([to_messages(p["question"], p["answer"], system) for p in pairs]), len(pairs)
+    return augment_rows([to_messages(p["question"], p["answer"], SYSTEM) for p in pairs]), len(pairs)
 
 
 def compare(args: argparse.Namespace, variants: dict[str, dict], baseline: str) -> dict:
@@ -331,126 +324,33 @@ def bench_adopted(args: argparse.Namespace) -> dict:
             "loss_gap": round(adopted["final_loss"] / today["final_loss"] - 1, 4), "goal_loss_gap": 0.02}
 
 
-QWEN_SHAPES = {
-    "qwen2.5-0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-                         num_attention_heads=14, num_key_value_heads=2, vocab_size=151936,
-                         tie_word_embeddings=True),
-    "qwen2.5-1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                         num_attention_heads=12, num_key_value_heads=2, vocab_size=151936,
-                         tie_word_embeddings=True),
-}
-
-
-def flops_per_token(n_params: int, n_lora: int, layers: int, hidden: int, seq: int) -> float:
-    """Training FLOPs per token of LoRA: frozen weights need forward (2N) and input gradients (2N),
-    adapters also weight gradients (2·N_lora); causal attention adds 2·2·L·s·d forward, ×3 with
-    backward, halved for the causal mask."""
-    attention = 3 * 2 * 2 * layers * seq * hidden / 2
-    return 4 * n_params + 6 * n_lora + attention
-
-
-def bench_gpu(args: argparse.Namespace) -> dict:
-    """Random-init Qwen2.5 shapes, bf16 LoRA with the gpu-lora preset, tokens/s and MFU."""
-    import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
-    from serving.models import resolve
-    from training.config import resolve_config
-    from curation.datasets import write_jsonl
-    from training.sft import RunSpec, train
-
-    if not torch.cuda.is_available():
-        raise SystemExit("--gpu needs CUDA")
-    peak = args.peak_tflops * 1e12
-    tok_src = args.tokenizer or str(resolve("embedded", Path(args.models_dir)).path)
-    out: dict = {"bench": "train-gpu", "device": torch.cuda.get_device_name(0), "peak_tflops": args.peak_tflops,
-                 "models": {}}
-    rows = uneven_rows(args.rows * 4, seed=1)
-    with tempfile.TemporaryDirectory() as tmp:
-        write_jsonl(rows, Path(tmp) / "train.jsonl")
-        for name, shape in QWEN_SHAPES.items():
-            folder = Path(tmp) / name
-            tok = AutoTokenizer.from_pretrained(tok_src)
-            config = Qwen2Config(**shape, max_position_embeddings=4096, bos_token_id=tok.bos_token_id,
-                                 eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-            torch.manual_seed(0)
-            model = Qwen2ForCausalLM(config).to(torch.bfloat16)
-            n_params = sum(p.numel() for p in model.parameters())  # tied: lm_head counted once
-            model.save_pretrained(folder)
-            tok.save_pretrained(folder)
-            del model
-            cfg = resolve_config("gpu-lora", len(rows), {
-                "max_steps": args.steps, "max_length": args.max_length, "save_steps": 10_000,
-                "per_device_batch_size": args.gpu_batch, "warmup_ratio": 0.0})
-            res = train(RunSpec(cfg, str(folder), str(Path(tmp) / "train.jsonl"), str(folder / "run"),
-                                {"bench": name}))
-            n_lora = 2 * cfg.lora_r * (shape["num_hidden_layers"] * (
-                4 * shape["hidden_size"] + 3 * (shape["hidden_size"] + shape["intermediate_size"])))
-            tps = res["tokens_seen"] / res["seconds"]
-            fpt = flops_per_token(n_params, n_lora, shape["num_hidden_layers"], shape["hidden_size"],
-                                  args.max_length)
-            out["models"][name] = {"tokens_per_s": round(tps, 1), "mfu": round(tps * fpt / peak, 4),
-                                   "params": n_params, "steps": res["steps"]}
-            print(f"{name}: {out['models'][name]}", flush=True)
-            torch.cuda.empty_cache()
-    out["goal_mfu_1.5b"] = 0.35
+def bench_acceptance(args: argparse.Namespace) -> dict:
+    """The acceptance run with the adopted settings (all systems scored) and, with ``--old-vs-new``,
+    then with today's (the tuned system only: the base ones do not depend on training)."""
+    runs = {"new": acceptance_run("new", ADOPTED["overrides"], variant_env(ADOPTED), args, None,
+                                  Path(args.ood) if args.ood else None)}
+    if args.old_vs_new:
+        runs["old"] = acceptance_run("old", TODAY["overrides"], variant_env(TODAY), args, ("tuned",), None)
+    new = runs["new"]["systems"]
+    out = {"bench": "train-acceptance", "pairs": args.pairs, "questions": Path(args.questions).name,
+           "eval_questions": runs["new"]["eval_questions"],
+           "tuned_minus_base_f1": round(new["tuned"]["token_f1"] - new["base"]["token_f1"], 4), "goal": 0.10,
+           "runs": {label: {k: v for k, v in run.items() if k != "systems"} for label, run in runs.items()},
+           "systems": new}
+    if args.old_vs_new:
+        old_f1 = runs["old"]["systems"]["tuned"]["token_f1"]
+        out.update(old_vs_new(runs), tuned_f1={"new": new["tuned"]["token_f1"], "old": old_f1},
+                   tuned_f1_not_lower=new["tuned"]["token_f1"] >= old_f1)
     return out
 
 
-def bench_acceptance(args: argparse.Namespace) -> dict:
-    """Train cpu-small on 60 FAQ pairs through the worker; evaluate on the paraphrases."""
-    from curation.store import connect, now, transaction
-    from training import worker
-    from training.evaluate import markdown_table
-    from training.notify import TerminalNotifier
-    from training.pipeline import evaluate_model, plan_train, queue_train
-
-    pairs = faq_pairs(args.pairs)
-    by_id = {p["id"]: p for p in pairs}
-    paraphrases = [json.loads(line) for line in Path(args.questions).read_text().splitlines() if line.strip()]
-    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="tt-accept-"))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    db = connect(data_dir / "threadtune.db")
-    system = "You are the DataTalksClub course assistant. Answer briefly and precisely."
-    with transaction(db):
-        db["datasets"].insert({"id": "faq60", "team_id": TEAM, "version": 1, "name": "v1",
-                               "system_prompt": system, "n_train": len(pairs), "n_eval": len(paraphrases),
-                               "meta": "{}", "created_by": "bench", "created_at": now()})
-        for p in pairs:
-            cid = db["candidates"].insert({"team_id": TEAM, "question": p["question"], "answer": p["answer"],
-                                           "status": "approved", "origin": "import", "dedup_key": p["id"],
-                                           "created_at": now()}).last_pk
-            db["dataset_items"].insert({"dataset_id": "faq60", "team_id": TEAM, "candidate_id": cid,
-                                        "split": "train", "kind": "pair", "question": p["question"],
-                                        "answer": p["answer"]})
-        for q in paraphrases:
-            db["dataset_items"].insert({"dataset_id": "faq60", "team_id": TEAM, "candidate_id": None,
-                                        "split": "eval", "kind": "variant", "question": q["question"],
-                                        "answer": by_id[q["source_id"]]["answer"]})
-    overrides = json.loads(args.overrides) if args.overrides else {}
-    plan = plan_train(db, TEAM, dataset="v1", preset="cpu-small", overrides=overrides,
-                      base_model=args.model or "embedded", models_dir=Path(args.models_dir))
-    job_id = queue_train(db, TEAM, plan, created_by="bench")
-    t0 = time.monotonic()
-    job = worker.run_one(db, worker.WorkerContext(data_dir=data_dir, models_dir=Path(args.models_dir),
-                                                  notifier_for=lambda j: TerminalNotifier()))
-    train_s = time.monotonic() - t0
-    if job is None or job["status"] != "done":
-        raise SystemExit(f"training failed: {job and job['error']}")
-    t0 = time.monotonic()
-    report = evaluate_model(db, TEAM, "latest", out_dir=data_dir / "reports", batch_size=args.eval_batch,
-                            max_new_tokens=args.max_new_tokens, ood_file=Path(args.ood) if args.ood else None)
-    eval_s = time.monotonic() - t0
-    print(markdown_table(report))
-    for ex in report["examples"][:3]:
-        print(json.dumps(ex, ensure_ascii=False, indent=1))
-    gain = report["systems"]["tuned"]["token_f1"] - report["systems"]["base"]["token_f1"]
-    return {"bench": "train-acceptance", "job": job_id, "pairs": len(pairs), "eval_questions": report["n"],
-            "config": {k: plan.config.to_dict()[k] for k in ("epochs", "learning_rate", "lora_r", "max_length",
-                                                              "per_device_batch_size", "packing")},
-            "train": {k: job["result"].get(k) for k in ("steps", "first_loss", "last_loss", "seconds")},
-            "train_s": round(train_s, 1), "eval_s": round(eval_s, 1), "systems": report["systems"],
-            "tuned_minus_base_f1": round(gain, 4), "goal": 0.10, "files": report["files"]}
+def bench_demo_train(args: argparse.Namespace) -> dict:
+    """The demo's training step with the adopted settings and, with ``--old-vs-new``, today's."""
+    runs = {"new": demo_train_run("new", ADOPTED["overrides"], variant_env(ADOPTED), args)}
+    if args.old_vs_new:
+        runs["old"] = demo_train_run("old", TODAY["overrides"], variant_env(TODAY), args)
+    out = {"bench": "train-demo", "runs": runs}
+    return {**out, **old_vs_new(runs)} if args.old_vs_new else out
 
 
 def main() -> None:
@@ -460,6 +360,12 @@ def main() -> None:
     parser.add_argument("--adopted", action="store_true",
                         help="CPU: today's cpu-small vs the adopted one, a whole schedule: time and loss")
     parser.add_argument("--acceptance", action="store_true", help="the 60-pair acceptance run")
+    parser.add_argument("--demo-train", action="store_true", help="the demo's training step, timed")
+    parser.add_argument("--old-vs-new", action="store_true",
+                        help="--acceptance, --demo-train: run with the adopted settings, then with those "
+                        "of before issue #17, and compare time, loss and (acceptance) tuned token F1")
+    parser.add_argument("--lock", help="--acceptance, --demo-train: hold an exclusive flock on this file "
+                        "during each timed run (e.g. /work/bench.lock)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--only", type=lambda s: s.split(","), help="--levers: these levers (comma-separated)")
     parser.add_argument("--data", choices=("uneven", "faq"), default="uneven",
@@ -477,13 +383,14 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=H100_BF16_PEAK / 1e12)
     parser.add_argument("--tokenizer", help="tokenizer folder for --gpu (default: SmolLM2's)")
     parser.add_argument("--pairs", type=int, default=60)
-    parser.add_argument("--data-dir", help="keep the acceptance store and reports here")
-    parser.add_argument("--overrides", help="JSON TrainConfig overrides for --acceptance")
+    parser.add_argument("--data-dir", help="--acceptance, --demo-train: keep each run's store and reports "
+                        "here, in new/ and old/ (default: a new temporary folder)")
+    parser.add_argument("--overrides", help="JSON TrainConfig overrides for --acceptance (both runs)")
     parser.add_argument("--questions", default=str(PARAPHRASES),
                         help="--acceptance: held-out questions ({source_id, question} JSONL), e.g. "
                         "tests/training/data/faq-rephrasings.jsonl")
     parser.add_argument("--ood", help="--acceptance: out-of-domain questions for the bot system, e.g. "
-                        "tests/training/data/ood-questions.jsonl")
+                        f"{OOD.relative_to(ROOT)}")
     parser.add_argument("--eval-batch", type=int, default=10)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     args = parser.parse_args()
@@ -494,10 +401,14 @@ def main() -> None:
         args.max_length = 2048 if args.gpu else 256
     if args.steps is None:
         args.steps = 3 if args.gpu else 20
+    if (args.acceptance or args.demo_train) and not args.data_dir:
+        args.data_dir = tempfile.mkdtemp(prefix="tt-bench-train-")
     if args.acceptance:
         result = bench_acceptance(args)
+    elif args.demo_train:
+        result = bench_demo_train(args)
     elif args.gpu:
-        result = bench_gpu(args)
+        result = bench_gpu(args, uneven_rows(args.rows * 4, seed=1))
     elif args.levers:
         result = bench_levers(args)
     elif args.adopted:

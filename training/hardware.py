@@ -18,8 +18,12 @@ REPORTED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16"
 #: OpenMP settings a CPU training child starts with unless the environment already sets them.
 #: PASSIVE: threads that wait for work sleep instead of spinning, which on a CPU shared with
 #: other jobs (the bot, the server, a second worker) keeps the waiting thread from taking a core
-#: that the working one needs (measured: ``python bench/train.py --levers``).
+#: that the working one needs (measured: ``python bench/train.py --levers``). Left out when the
+#: environment already says how threads wait (any of :data:`WAIT_VARIABLES`).
 CPU_THREAD_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
+#: Variables that set how OpenMP threads wait. ``GOMP_SPINCOUNT=300000`` alone is libgomp's own
+#: default (what a run got before the passive default), spelled out.
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 #: Environment variables that set or describe the threads of a CPU run.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "MKL_NUM_THREADS")
 
@@ -55,15 +59,16 @@ def use_bf16(setting: bool | None, device: str, flags: frozenset[str] | None = N
 
 
 def with_thread_defaults(environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` plus :data:`CPU_THREAD_DEFAULTS` for the variables it leaves unset."""
+    """``environ`` plus :data:`CPU_THREAD_DEFAULTS`, unless it sets how threads wait itself."""
+    if any(key in environ for key in WAIT_VARIABLES):
+        return dict(environ)
     return {**CPU_THREAD_DEFAULTS, **environ}
 
 
 def apply_thread_defaults(environ: MutableMapping[str, str] = os.environ) -> None:
-    """Set :data:`CPU_THREAD_DEFAULTS` in this process before torch loads OpenMP (they are read
-    once, when the library starts)."""
-    for key, value in CPU_THREAD_DEFAULTS.items():
-        environ.setdefault(key, value)
+    """Apply :func:`with_thread_defaults` to this process before torch loads OpenMP (it reads
+    them once, when the library starts)."""
+    environ.update(with_thread_defaults(environ))
 
 
 def describe_cpu(flags: frozenset[str] | None = None, environ: Mapping[str, str] = os.environ) -> dict:

@@ -59,9 +59,15 @@ def test_summaries_leave_out_warm_up_and_report_median_and_spread(bench):
 
 
 def test_today_runs_with_openmp_defaults_and_adopted_with_ours(bench, monkeypatch):
+    from training.hardware import with_thread_defaults
+
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert "OMP_WAIT_POLICY" not in bench.variant_env(bench.TODAY)
+    today = bench.variant_env(bench.TODAY)
+    assert "OMP_WAIT_POLICY" not in today and today["GOMP_SPINCOUNT"] == "300000"  # libgomp's default
+    assert with_thread_defaults(today) == today  # the worker's child keeps it: no passive default
     assert bench.variant_env(bench.ADOPTED)["OMP_WAIT_POLICY"] == "PASSIVE"
+    passive = bench.variant_env(bench.LEVERS["omp-passive"])
+    assert passive["OMP_WAIT_POLICY"] == "PASSIVE" and "GOMP_SPINCOUNT" not in passive
     assert bench.variant_env(bench.LEVERS["1-thread"])["OMP_NUM_THREADS"] == "1"
     assert bench.TODAY["overrides"]["bf16"] is False  # the old preset stays comparable
 

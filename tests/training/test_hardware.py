@@ -36,6 +36,11 @@ def test_thread_defaults_never_override_what_the_user_set():
     env = {"OMP_WAIT_POLICY": "ACTIVE"}
     apply_thread_defaults(env)
     assert env == {"OMP_WAIT_POLICY": "ACTIVE"}
+    # a spin count alone also says how threads wait: libgomp's own default, spelled out, stays so
+    assert with_thread_defaults({"GOMP_SPINCOUNT": "300000"}) == {"GOMP_SPINCOUNT": "300000"}
+    env = {"GOMP_SPINCOUNT": "300000", "HOME": "/root"}
+    apply_thread_defaults(env)
+    assert env == {"GOMP_SPINCOUNT": "300000", "HOME": "/root"}
 
 
 def test_describe_cpu_reports_flags_and_thread_settings():
