@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import answer_blocks as ab
 from bot.context import BotContext, envelope_team
+from bot.conversations import is_private
 from bot.roles import has_role, refusal
 from curation.candidates import add_candidate
 from curation.ids import parse_id
@@ -121,7 +122,7 @@ def register(app, ctx: BotContext) -> None:
         ack()
         user = body["user"]["id"]
         if not has_role(ctx.settings, user, "reviewer", client, team_id=_team(body)):
-            respond(refusal(ctx.settings, "reviewer", "save answers as FAQs"), replace_original=False)
+            respond(refusal(ctx.settings, "reviewer", "save answers as FAQs", team_id=_team(body)), replace_original=False)
             return
         db = ctx.db()
         answer = _answer_row(db, _team(body), action.get("value"))
@@ -139,12 +140,14 @@ def _offered(db: Any, answer_id: int) -> bool:
 
 
 def _offer_save(ctx: BotContext, client: WebClient, answer: dict[str, Any], user: str) -> None:
-    """Offer "Save as FAQ" in the review channel (or to the clicking reviewer), once per answer."""
+    """Offer "Save as FAQ" in the review channel (or to the clicking reviewer), once per answer. An
+    answer in a private channel or a DM is offered only there: its question stays private."""
     from curation.store import audit
 
     blocks = ab.save_faq_blocks(answer["id"], answer["question"], answer["answer"])
     try:
-        if ctx.settings.review_channel:
+        if ctx.settings.review_channel and not is_private(ctx.db(), client, answer["team_id"],
+                                                          answer["channel_id"]):
             client.chat_postMessage(channel=ctx.settings.review_channel, blocks=blocks,
                                     text="An answer was marked helpful: save it as a FAQ?")
         elif has_role(ctx.settings, user, "reviewer", client, team_id=answer["team_id"]):

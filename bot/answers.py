@@ -234,7 +234,8 @@ class Answerer:
 
     def _message(self, client: WebClient, q: Question, ts: str) -> StatusMessage:
         """The answer's reply, edited in place within the workspace's chat.update budget."""
-        return StatusMessage(client, q.channel, ts=ts, team_id=q.team_id, min_interval_s=STREAM_INTERVAL_S)
+        return StatusMessage(client, q.channel, ts=ts, team_id=q.team_id, min_interval_s=STREAM_INTERVAL_S,
+                             budget=self.ctx.updates())
 
     def _show_error(self, client: WebClient, q: Question, ts: str, message: str,
                     answer_id: int | None = None) -> None:

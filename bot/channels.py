@@ -37,7 +37,7 @@ def _admin(ctx: BotContext, req: SlashRequest, client: WebClient, respond,  # no
            action: str) -> bool:
     if has_role(ctx.settings, req.user_id, "admin", client, team_id=req.team_id):
         return True
-    respond(text=refusal(ctx.settings, "admin", action), response_type="ephemeral")
+    respond(text=refusal(ctx.settings, "admin", action, team_id=req.team_id), response_type="ephemeral")
     return False
 
 
@@ -146,7 +146,7 @@ def backfill(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> 
             return
         _running.add(key)
     audit(db, req.team_id, req.user_id, "backfill", channel, detail={"days": days}, via="slack")
-    progress = StatusMessage(client, req.channel_id, team_id=req.team_id)
+    progress = StatusMessage(client, req.channel_id, team_id=req.team_id, budget=ctx.updates())
     try:
         progress.post(f":hourglass_flowing_sand: Backfilling <#{channel}>, last {days} days…")
     except Exception:

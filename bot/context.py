@@ -12,6 +12,7 @@ from slack_bolt.response import BoltResponse
 from sqlite_utils import Database
 
 from curation.store import connect
+from curation.update_budget import UpdateBudget
 from threadtune.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class BotContext:
 
     settings: Settings
     _local: threading.local = field(default_factory=threading.local, repr=False)
+    _updates: UpdateBudget | None = field(default=None, repr=False)
 
     def db(self) -> Database:
         """This thread's connection to the store."""
@@ -67,3 +69,9 @@ class BotContext:
             db = connect(self.settings.db_path)
             self._local.db = db
         return db
+
+    def updates(self) -> UpdateBudget:
+        """The chat.update budget, shared through the store with the worker (and other bots)."""
+        if self._updates is None:
+            self._updates = UpdateBudget(self.settings.db_path)
+        return self._updates

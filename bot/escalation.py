@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from bot import review_blocks as rb
 from bot.blocks import cut, escape
 from bot.context import BotContext
+from bot.conversations import is_private
 from bot.roles import role_of
 from curation.candidates import add_candidate, get_candidate
 from curation.escalations import attach_candidate, mark_notified, open_escalation, open_in_thread, to_notify
@@ -42,12 +43,28 @@ def open_question_text(asker: str, channel: str, question: str) -> str:
             "becomes a candidate pair for review, and the asker is told once it is approved.")
 
 
+def private_notice_text(channel: str, permalink: str | None) -> str:
+    """The review-channel notice of a question from a private channel: where, never what or who."""
+    there = f"<{permalink}|there>" if permalink else "there"
+    return (f":lock: A question asked in <#{channel}>, a private channel, has no approved answer. "
+            f"Its text stays in that channel: reviewers who are members can read it {there} and "
+            "answer in its thread.")
+
+
 def escalate(ctx: BotContext, client: WebClient, *, team_id: str, channel: str, thread_ts: str,
              user_id: str, question: str, answer_id: int | None) -> bool:
     """Post ``question`` to the review channel as an open question; False without a review channel
-    or when Slack refuses the post (the user is then told to ask the team directly)."""
+    or when Slack refuses the post (the user is then told to ask the team directly).
+
+    A question from a private channel or a DM is never copied there: for a private channel the
+    review channel gets a notice naming only the channel (and a link Slack opens for its members
+    alone), for a DM nothing; both return False."""
     review_channel = ctx.settings.review_channel
     if not review_channel:
+        return False
+    if is_private(ctx.db(), client, team_id, channel):
+        if not channel.startswith("D"):
+            _notify_private(client, review_channel, channel, thread_ts)
         return False
     try:
         resp = client.chat_postMessage(channel=review_channel, text=open_question_text(user_id, channel, question),
@@ -58,6 +75,19 @@ def escalate(ctx: BotContext, client: WebClient, *, team_id: str, channel: str, 
     open_escalation(ctx.db(), team_id, channel_id=channel, thread_ts=thread_ts, user_id=user_id,
                     question=question, answer_id=answer_id, review_channel=resp["channel"], review_ts=resp["ts"])
     return True
+
+
+def _notify_private(client: WebClient, review_channel: str, channel: str, thread_ts: str) -> None:
+    try:
+        link = client.chat_getPermalink(channel=channel, message_ts=thread_ts)["permalink"]
+    except SlackApiError:
+        link = None
+    try:
+        client.chat_postMessage(channel=review_channel, text=private_notice_text(channel, link),
+                                unfurl_links=False, unfurl_media=False)
+    except SlackApiError as err:
+        log.warning("could not post the private-question notice to %s: %s", review_channel,
+                    err.response.get("error"))
 
 
 def take_reply(ctx: BotContext, client: WebClient, team_id: str, event: dict[str, Any]) -> int | None:

@@ -32,7 +32,7 @@ def _allowed(ctx: BotContext, req: SlashRequest, client: WebClient, respond: Cal
              role: str, action: str) -> bool:
     if has_role(ctx.settings, req.user_id, role, client, team_id=req.team_id):
         return True
-    respond(text=refusal(ctx.settings, role, action), response_type="ephemeral")
+    respond(text=refusal(ctx.settings, role, action, team_id=req.team_id), response_type="ephemeral")
     return False
 
 

@@ -34,7 +34,7 @@ def stale_notice(user_id: str, result: Forgotten) -> str:
 def forget(ctx: BotContext, req, client, respond) -> None:
     """Remove a user's messages and the pairs derived from them (admins): `forget @user`."""
     if not has_role(ctx.settings, req.user_id, "admin", client, team_id=req.team_id):
-        respond(refusal(ctx.settings, "admin", "forget a user's data"))
+        respond(refusal(ctx.settings, "admin", "forget a user's data", team_id=req.team_id))
         return
     if not req.args or not mentions.is_user_ref(req.args[0]):
         respond("Usage: `/threadtune forget @user`")

@@ -123,7 +123,8 @@ def redraw(ctx: BotContext, client: WebClient, c: dict[str, Any]) -> None:
     """Redraw a candidate's review post with its current status (``chat.update``)."""
     if not c.get("review_channel") or not c.get("review_ts"):
         return
-    StatusMessage(client, c["review_channel"], ts=c["review_ts"], team_id=c.get("team_id") or "").update(
+    StatusMessage(client, c["review_channel"], ts=c["review_ts"], team_id=c.get("team_id") or "",
+                  budget=ctx.updates()).update(
         rb.candidate_text(c), rb.candidate_blocks(c, quorum=ctx.settings.review_quorum), final=True)
 
 
@@ -212,7 +213,7 @@ def show(ctx: BotContext, client: WebClient, user: str, action: str, d: review.D
 def review_command(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
     """Post the next batch of candidates for review: `/threadtune review [N]` (reviewers)."""
     if not has_role(ctx.settings, req.user_id, "reviewer", client, team_id=req.team_id):
-        respond(text=refusal(ctx.settings, "reviewer", "pull candidates for review"), response_type="ephemeral")
+        respond(text=refusal(ctx.settings, "reviewer", "pull candidates for review", team_id=req.team_id), response_type="ephemeral")
         return
     try:
         limit = min(MAX_BATCH, max(1, int(req.args[0]))) if req.args else DEFAULT_BATCH

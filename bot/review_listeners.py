@@ -42,7 +42,7 @@ def register(app, ctx: BotContext) -> None:
     def reviewer(client: WebClient, user: str, channel: str | None, action: str, team: str) -> bool:
         if has_role(ctx.settings, user, "reviewer", client, team_id=team):
             return True
-        ephemeral(client, channel, user, refusal(ctx.settings, "reviewer", action))
+        ephemeral(client, channel, user, refusal(ctx.settings, "reviewer", action, team_id=team))
         return False
 
     def candidate_or_tell(client: WebClient, body: dict, value: str | None) -> dict[str, Any] | None:
@@ -86,7 +86,8 @@ def register(app, ctx: BotContext) -> None:
         user = body["user"]["id"]
         block = rb.BLOCK_ANSWER if action == "edit" else rb.BLOCK_REASON
         if not has_role(ctx.settings, user, "reviewer", client, team_id=team_of(body)):
-            ack(response_action="errors", errors={block: refusal(ctx.settings, "reviewer", f"{action} pairs")[:150]})
+            ack(response_action="errors", errors={block: refusal(ctx.settings, "reviewer", f"{action} pairs",
+                                                        team_id=team_of(body))[:150]})
             return
         cid = rb.candidate_id_of(view.get("private_metadata"))
         if cid is None:

@@ -65,15 +65,16 @@ def has_role(settings: Settings, user_id: str, needed: Role, client: WebClient |
     return _RANK[role_of(settings, user_id, client, team_id=team_id)] >= _RANK[needed]
 
 
-def refusal(settings: Settings, needed: Role, action: str) -> str:
-    """The ephemeral text for a refused action: what was refused and who can do it."""
-    who = [u.rpartition(":")[2] for u in settings.admin_ids]
+def refusal(settings: Settings, needed: Role, action: str, *, team_id: str) -> str:
+    """The ephemeral text for a refused action: what was refused and who can do it in workspace
+    ``team_id`` (the asker's: the admins of other workspaces are none of their business)."""
+    home = settings.team_id
+    who = in_team(settings.admin_ids, team_id, home)
     if needed == "reviewer":
-        who += [u.rpartition(":")[2] for u in settings.reviewer_ids if u.rpartition(":")[2] not in who]
-    group = settings.admin_group if needed == "admin" else settings.reviewer_group
-    group = group.rpartition(":")[2] if group else group
+        who += [u for u in in_team(settings.reviewer_ids, team_id, home) if u not in who]
+    groups = in_team(settings.admin_group if needed == "admin" else settings.reviewer_group, team_id, home)
     names = ", ".join(f"<@{u}>" for u in who) or "nobody is configured yet"
-    if group:
-        names += f" and members of <!subteam^{group}>"
+    if groups:
+        names += f" and members of <!subteam^{groups[0]}>"
     env = "THREADTUNE_ADMIN_IDS" if needed == "admin" else "THREADTUNE_REVIEWER_IDS"
     return f":no_entry: Only {needed}s can {action}. Ask {names} (set in {env})."

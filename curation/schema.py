@@ -16,6 +16,7 @@ Tables (columns in the migrations):
 - ``workspaces`` (per-team persona prompt)
 - ``curated_sources`` (what a curate run has read)
 - ``escalations`` (questions the bot abstained on), ``dataset_files`` (where a version was written)
+- ``update_budget`` (chat.update calls per workspace in the last minute, shared by every process)
 """
 
 from __future__ import annotations
@@ -121,3 +122,12 @@ def m010_review_operator(db: Database) -> None:
     # Who typed a command that acted as someone else (`threadtune review approve 1 --as U…`):
     # the audit says "operator X acting as U", and a quorum counts distinct people.
     db["reviews"].add_column("operator", str)
+
+
+@migrations()
+def m011_update_budget(db: Database) -> None:
+    # Slack's chat.update budget per workspace (curation.update_budget): one row per update in the
+    # last minute, taken in one BEGIN IMMEDIATE transaction by whichever process edits a message,
+    # so that the bot and the worker together stay under the workspace's Tier 3 limit.
+    db["update_budget"].create({"team_id": str, "at": float})
+    db["update_budget"].create_index(["team_id", "at"])

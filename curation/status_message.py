@@ -1,76 +1,23 @@
-"""A Slack status message edited in place, and the one throttle its edits share.
+"""A Slack status message edited in place, within its workspace's chat.update budget.
 
 Used by the bot (streaming answers, review redraws, backfill and curate progress) and by the worker
 (job messages). It lives here, Slack-free by import, because both sides use it and ``bot/`` may not
 import ``training/``: the client is anything with ``chat_postMessage`` and ``chat_update`` (a
-``slack_sdk.WebClient``, which retries 429s with its ``RateLimitErrorRetryHandler``).
-
-``chat.update`` is Tier 3: about 50 calls a minute per workspace, for every message of the app
-together. :class:`UpdateBudget` keeps the whole process under that: progress edits take a slot only
-while some are left over for final ones, and a final edit (the answer itself, a job's result, a
-review decision) waits for a slot, so that the last update always lands.
+``slack_sdk.WebClient``, which retries 429s with its ``RateLimitErrorRetryHandler``). Every edit
+takes a slot of :class:`curation.update_budget.UpdateBudget`, which the bot and the worker share
+through the store.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
+from curation.update_budget import UpdateBudget
+
 log = logging.getLogger(__name__)
-
-#: Below Slack's ~50 a minute, leaving room for other apps' habits and clock skew.
-PER_MINUTE = 40
-#: Slots kept for final edits: progress edits stop when only these are left.
-RESERVE = 10
-WINDOW_S = 60.0
-
-
-class UpdateBudget:
-    """``chat.update`` calls per workspace in a sliding minute, shared by every status message."""
-
-    def __init__(self, per_minute: int = PER_MINUTE, reserve: int = RESERVE, *,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 max_wait_s: float = WINDOW_S) -> None:
-        if not 0 <= reserve < per_minute:
-            raise ValueError("reserve must be at least 0 and less than per_minute")
-        self.per_minute, self.reserve, self.max_wait_s = per_minute, reserve, max_wait_s
-        self._clock, self._sleep = clock, sleep
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def take(self, team_id: str, *, final: bool = False) -> bool:
-        """Count one update of ``team_id``. A progress edit gets False when only the reserve is
-        left (skip it); a final edit waits for a slot (at most ``max_wait_s``, then goes anyway:
-        the client's retry handler waits out a 429) and gets True."""
-        started = self._clock()
-        while True:
-            with self._lock:
-                now = self._clock()
-                hits = self._hits[team_id]
-                while hits and now - hits[0] >= WINDOW_S:
-                    hits.popleft()
-                free = self.per_minute - len(hits)
-                if free > (0 if final else self.reserve) or (final and now - started >= self.max_wait_s):
-                    hits.append(now)
-                    return True
-                if not final:
-                    return False
-                wait = WINDOW_S - (now - hits[0])
-            self._sleep(max(0.05, min(wait, 0.5)))
-
-    def used(self, team_id: str) -> int:
-        """Updates of ``team_id`` in the last minute."""
-        with self._lock:
-            now = self._clock()
-            return sum(1 for t in self._hits[team_id] if now - t < WINDOW_S)
-
-
-#: The budget of this process (the bot's listeners and the worker each have one).
-UPDATES = UpdateBudget()
 
 
 class StatusMessage:
@@ -82,12 +29,12 @@ class StatusMessage:
     caller can tell the user where it cannot post (``not_in_channel``).
     """
 
-    def __init__(self, client: Any, channel: str, *, ts: str | None = None, thread_ts: str | None = None,
-                 team_id: str = "", min_interval_s: float = 1.0, budget: UpdateBudget | None = None,
+    def __init__(self, client: Any, channel: str, *, budget: UpdateBudget, ts: str | None = None,
+                 thread_ts: str | None = None, team_id: str = "", min_interval_s: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client, self.channel, self.ts, self.thread_ts = client, channel, ts, thread_ts
         self.team_id, self.min_interval_s = team_id, min_interval_s
-        self.budget = budget or UPDATES
+        self.budget = budget
         self._clock = clock
         self._last: float | None = None
 

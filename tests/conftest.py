@@ -99,13 +99,3 @@ def embedded_model_dir(tmp_path_factory) -> Path:
 
     cache = Path(os.environ.get("THREADTUNE_TEST_MODELS", tmp_path_factory.mktemp("models")))
     return resolve("embedded", cache).path
-
-
-@pytest.fixture(autouse=True)
-def fresh_update_budget(monkeypatch):
-    """Each test starts with a fresh chat.update budget. The budget is one per process (one bot per
-    process in production), so without this, tests that stream answers in the same minute would
-    share it, and a later test's streaming edits would be skipped as over budget."""
-    from curation import status_message
-
-    monkeypatch.setattr(status_message, "UPDATES", status_message.UpdateBudget())

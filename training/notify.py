@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from curation.job_text import describe
 from curation.status_message import StatusMessage
+from curation.update_budget import UpdateBudget
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +90,16 @@ class SlackNotifier:
     then edited in place.
 
     ``client`` is a ``slack_sdk.WebClient`` (:func:`slack_client`). Progress edits closer than
-    ``min_interval_s`` apart are dropped (Slack rate-limits chat.update); the final one is always
-    sent. Report files are uploaded into the message's thread (``files_upload_v2``:
+    ``min_interval_s`` apart, or beyond the workspace's chat.update ``budget`` (shared with the bot
+    through the store), are dropped; the final one is always sent. Report files are uploaded into the message's thread (``files_upload_v2``:
     getUploadURLExternal + completeUploadExternal).
     """
 
-    def __init__(self, client: Any, channel: str, ts: str | None = None, *, min_interval_s: float = 10.0,
-                 clock: Any = time.monotonic, team_id: str = "") -> None:
+    def __init__(self, client: Any, channel: str, ts: str | None = None, *, budget: UpdateBudget,
+                 min_interval_s: float = 10.0, clock: Any = time.monotonic, team_id: str = "") -> None:
         self.client, self.channel = client, channel
         self.message = StatusMessage(client, channel, ts=ts, team_id=team_id, min_interval_s=min_interval_s,
-                                     clock=clock)
+                                     clock=clock, budget=budget)
 
     @property
     def ts(self) -> str | None:

@@ -53,12 +53,21 @@ def test_roles_from_a_slack_user_group(settings, fake_slack):
     assert role_of(s, "U0GROUPREV", client, team_id=T) == "reviewer"
     assert role_of(s, "U0NOBODY", client, team_id=T) == "member"
     assert role_of(s, "U0GROUPADMIN", client, team_id="T0OTHER") == "member"
-    assert "<!subteam^S0ADMINS>" in refusal(s, "admin", "train")
+    assert "<!subteam^S0ADMINS>" in refusal(s, "admin", "train", team_id=T)
 
 
 def test_refusal_names_who_can_and_the_setting(settings):
-    text = refusal(settings, "reviewer", "approve pairs")
+    text = refusal(settings, "reviewer", "approve pairs", team_id=T)
     assert ADMIN in text and REVIEWER in text and "THREADTUNE_REVIEWER_IDS" in text
+
+
+def test_a_refusal_names_only_the_askers_workspace_admins(settings):
+    s = settings.model_copy(update={"admin_ids": [ADMIN, "T0OTHER:U0THEIRADMIN"],
+                                    "reviewer_ids": ["T0OTHER:U0THEIRREV"], "admin_group": "T0OTHER:S0THEIRS"})
+    here = refusal(s, "reviewer", "approve pairs", team_id=T)
+    assert ADMIN in here and "U0THEIRADMIN" not in here and "U0THEIRREV" not in here and "S0THEIRS" not in here
+    there = refusal(s, "admin", "train", team_id="T0OTHER")
+    assert "U0THEIRADMIN" in there and "<!subteam^S0THEIRS>" in there and ADMIN not in there
 
 
 def test_non_admin_slash_commands_are_refused(bot, fake_slack):

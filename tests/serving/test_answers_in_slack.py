@@ -9,8 +9,7 @@ import json
 import pytest
 
 from bot.ask import asked_text
-from curation import status_message
-from curation.status_message import UpdateBudget
+from curation.update_budget import PER_MINUTE, RESERVE, UpdateBudget
 from tests.conftest import MEMBER, REVIEWER
 from tests.fakes.llm import Reply
 from tests.serving.conftest import WATCHED, approve_pair, watch
@@ -102,10 +101,12 @@ def test_a_whitespace_answer_is_a_valid_message_that_says_it_is_empty(answer_bot
 
 
 def test_concurrent_streams_share_one_chat_update_budget_and_every_answer_lands(
-        answer_bot_factory, answer_settings, fake_slack, fake_llm, db, monkeypatch):
+        answer_bot_factory, answer_settings, fake_slack, fake_llm, db):
     watch(db)
     fake_slack.rate_limits["chat.update"] = (12, 60.0, "team")  # a workspace's Tier 3, scaled down
-    monkeypatch.setattr(status_message, "UPDATES", UpdateBudget(per_minute=10, reserve=5))
+    elsewhere = UpdateBudget(answer_settings.db_path)  # the worker, say, in another process
+    for _ in range(PER_MINUTE - RESERVE - 2):
+        assert elsewhere.take("T0FAKE")  # leaves the bot 2 progress edits and the reserve of 10
     sender = answer_bot_factory(answer_settings.model_copy(update={"answer_concurrency": 4}))
     fake_llm.script = [" ".join(f"w{i}" for i in range(40))] * 4
     fake_llm.token_delay_s = 0.06  # about 2.4 s of streaming each

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from curation import jobs, model_versions
+from curation.update_budget import UpdateBudget
 from tests.conftest import ADMIN, MEMBER, REVIEWER
 from tests.fakes.wait import stays
 from tests.training.conftest import TEAM, add_dataset, toy_pairs
@@ -104,7 +105,7 @@ def test_promotion_from_slack_is_applied_by_the_worker_and_reported_in_place(bot
     _say(bot, fake_slack, "promote v1")
     ctx = worker.WorkerContext(data_dir=settings.data_dir, models_dir=settings.models_dir,
                                notifier_for=lambda j: SlackNotifier(_client(fake_slack), j["slack_channel"],
-                                                                    j["slack_ts"]))
+                                                                    j["slack_ts"], budget=UpdateBudget(settings.db_path)))
     assert worker.run_admin_jobs(db, ctx) == 1
     assert model_versions.live_model(db, TEAM)["name"] == "v1"
     update = fake_slack.calls_for("chat.update")[-1].params
@@ -117,7 +118,8 @@ def test_promotion_from_slack_is_applied_by_the_worker_and_reported_in_place(bot
 
 def test_the_status_message_is_updated_at_most_every_ten_seconds(fake_slack, tmp_path):
     now = [0.0]
-    notifier = SlackNotifier(_client(fake_slack), "C0OPS", None, clock=lambda: now[0])
+    notifier = SlackNotifier(_client(fake_slack), "C0OPS", None, clock=lambda: now[0],
+                             budget=UpdateBudget(tmp_path / "store.db"))
     job = {"id": 7, "kind": "train", "status": "running", "progress": {}, "result": {}, "error": None}
     notifier.start(job)
     for step in range(1, 30):
@@ -141,7 +143,7 @@ def test_an_eval_queued_from_slack_ends_with_the_scores_and_the_chart(bot, train
     db.conn.commit()
     ctx = worker.WorkerContext(data_dir=settings.data_dir, models_dir=settings.models_dir,
                                notifier_for=lambda j: SlackNotifier(_client(fake_slack), j["slack_channel"],
-                                                                    j["slack_ts"]))
+                                                                    j["slack_ts"], budget=UpdateBudget(settings.db_path)))
     job = worker.run_one(db, ctx)
     assert job["status"] == "done", job["error"]
     assert set(job["result"]["systems"]) == set(SYSTEMS)  # the bot's own prompt among them
@@ -150,8 +152,9 @@ def test_an_eval_queued_from_slack_ends_with_the_scores_and_the_chart(bot, train
     assert complete["channel_id"] == "C0OPS" and json.loads(complete["files"])[0]["title"].endswith(".png")
 
 
-def test_slack_errors_do_not_stop_the_job(fake_slack):
-    notifier = SlackNotifier(_client(fake_slack), "C0OPS", None, min_interval_s=0)
+def test_slack_errors_do_not_stop_the_job(fake_slack, tmp_path):
+    notifier = SlackNotifier(_client(fake_slack), "C0OPS", None, min_interval_s=0,
+                             budget=UpdateBudget(tmp_path / "store.db"))
     job = {"id": 8, "kind": "train", "status": "running", "progress": {}, "result": {}, "error": None}
     notifier.start(job)
     fake_slack.fail("chat.update", error="message_not_found", times=5)

@@ -15,13 +15,16 @@ from threadtune.shell import console, open_db, settings, user_errors
 
 def worker_context(s, *, terminal: bool):  # noqa: ANN001, ANN201
     """The worker's context from the settings: Slack or terminal notifiers, and curation with the model."""
+    from curation.update_budget import UpdateBudget
     from training.notify import SilentNotifier, SlackNotifier, TerminalNotifier, slack_client
     from training.worker import WorkerContext
+
+    updates = UpdateBudget(s.db_path)  # shared with the bot through the store
 
     def notifier_for(job: dict):  # noqa: ANN202
         if job.get("slack_channel") and s.slack_bot_token:
             return SlackNotifier(slack_client(s.slack_bot_token, s.slack_api_url), job["slack_channel"],
-                                 job.get("slack_ts"), team_id=job.get("team_id") or "")
+                                 job.get("slack_ts"), team_id=job.get("team_id") or "", budget=updates)
         return TerminalNotifier(console) if terminal else SilentNotifier()
 
     def curate(db, team_id: str, args: dict, progress) -> dict:  # noqa: ANN001
