@@ -61,16 +61,25 @@ def posted_today(db, team_id: str) -> int:
                       [team_id, midnight.isoformat(timespec="seconds")]).fetchone()[0]
 
 
-def _destination(settings: Settings, c: dict[str, Any]) -> tuple[str, str | None]:
-    """(channel, thread_ts): the review channel, or the source thread in source_thread mode."""
+#: chat.postMessage errors that make a channel unusable for review posts.
+CHANNEL_GONE = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
+#: Errors of a reply into a source thread that is gone (its root deleted, its channel too).
+THREAD_GONE = CHANNEL_GONE | {"cannot_reply_to_message", "thread_not_found", "message_not_found"}
+
+
+def _destinations(settings: Settings, c: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """Where to post, in order, as (channel, thread_ts): in source_thread mode the source thread,
+    then the review channel (for a thread or a channel that is gone); else the review channel."""
+    places: list[tuple[str, str | None]] = []
     if settings.review_mode == "source_thread":
-        for s in c["sources"]:
-            if s["kind"] == "message" and s["channel_id"] and s["ts"]:
-                return s["channel_id"], s["ts"]
-    if not settings.review_channel:
+        places += [(s["channel_id"], s["ts"]) for s in c["sources"]
+                   if s["kind"] == "message" and s["channel_id"] and s["ts"]][:1]
+    if settings.review_channel:
+        places.append((settings.review_channel, None))
+    if not places:
         raise CurationError("no review channel: set THREADTUNE_REVIEW_CHANNEL to a channel id "
                             "(or THREADTUNE_REVIEW_MODE=source_thread)")
-    return settings.review_channel, None
+    return places
 
 
 def _fill_permalinks(db, client: WebClient, c: dict[str, Any]) -> None:
@@ -97,19 +106,26 @@ def post_candidates(ctx: BotContext, client: WebClient, team_id: str, *, limit: 
     result = Posted(remaining=len(waiting), capped=room < min(limit, len(waiting)), errors=[])
     for c in batch:
         try:
-            channel, thread_ts = _destination(settings, c)
+            places = _destinations(settings, c)
         except CurationError as err:  # e.g. a document's pair in source_thread mode, no channel set
             result.errors.append(f"#{c['id']}: {err}")
             continue
         _fill_permalinks(db, client, c)
-        pacer.wait(channel)
-        try:
-            resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=rb.candidate_text(c),
-                                           blocks=rb.candidate_blocks(c, quorum=settings.review_quorum),
-                                           unfurl_links=False, unfurl_media=False)
-        except SlackApiError as err:
-            result.errors.append(f"#{c['id']}: {err.response.get('error')}")
-            if err.response.get("error") in ("channel_not_found", "not_in_channel", "is_archived"):
+        resp, error = None, None
+        for channel, thread_ts in places:
+            pacer.wait(channel)
+            try:
+                resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=rb.candidate_text(c),
+                                               blocks=rb.candidate_blocks(c, quorum=settings.review_quorum),
+                                               unfurl_links=False, unfurl_media=False)
+                break
+            except SlackApiError as err:
+                error = err.response.get("error")
+                if thread_ts is None or error not in THREAD_GONE:
+                    break
+        if resp is None:
+            result.errors.append(f"#{c['id']}: {error}")
+            if thread_ts is None and error in CHANNEL_GONE:  # the review channel itself: stop here
                 break
             continue
         db["candidates"].update(c["id"], {"review_channel": resp["channel"], "review_ts": resp["ts"],

@@ -73,8 +73,8 @@ def test_a_reply_into_a_thread_that_does_not_exist_is_refused(fake_slack, client
     assert client.chat_postMessage(channel="C1", thread_ts=parent, text="reply")["ok"]
 
 
-def test_a_question_deleted_before_its_answer_is_posted_gets_no_reply(bot, fake_slack, db):
-    """The bot replies in the thread of a message Slack told it about, and not once it is deleted."""
+def test_a_thread_exists_once_slack_sent_its_message_and_ends_when_it_is_deleted(bot, fake_slack, db):
+    """A message event makes its thread exist in the fake; a message_deleted event removes it."""
     from tests.serving.conftest import WATCHED
 
     bot.message(WATCHED, MEMBER, "hello", "1700000300.000100")
@@ -160,3 +160,27 @@ def test_threadtune_review_stays_within_its_response_url(bot, fake_slack, db):
     eventually(lambda: len([c for c in fake_slack.calls_for("chat.postMessage")]) >= 8, 20, what="8 posts")
     stays(lambda: fake_slack.refusals("response_url") == [], 0.5, what="no response_url refused")
     assert 1 <= fake_slack.count("response_url") <= 5
+
+
+def test_in_source_thread_mode_a_candidate_whose_thread_is_gone_is_reviewed_in_the_review_channel(
+        slack_settings, fake_slack, db):
+    """Its support thread was deleted while the bot was away (no event marked the pair stale):
+    the post goes to the review channel instead of failing at every `/threadtune review`."""
+    from bot.context import BotContext
+    from bot.review import post_candidates
+    from curation.candidates import add_candidate
+
+    alive = add_candidate(db, "T0FAKE", "How do I reset my VPN token today?", "Use the self-service portal.",
+                          origin="deterministic", sources=[{"kind": "message", "channel_id": "C0HELP",
+                                                            "ts": "1700000100.000100"}]).id
+    gone = add_candidate(db, "T0FAKE", "Where is the printer on floor two?", "Next to the kitchen.",
+                         origin="deterministic", sources=[{"kind": "message", "channel_id": "C0HELP",
+                                                           "ts": "1700000200.000100"}]).id
+    fake_slack.seen.add(("C0HELP", "1700000100.000100"))
+    ctx = BotContext(slack_settings.model_copy(update={"review_mode": "source_thread"}))
+    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url)
+    result = post_candidates(ctx, client, "T0FAKE")
+    assert result.posted == 2 and result.errors == []
+    rows = {r[0]: (r[1], r[2]) for r in db.execute("select id, review_channel, review_ts from candidates")}
+    assert rows[alive][0] == "C0HELP" and rows[gone][0] == "C0REVIEW"
+    assert fake_slack.refusals("chat.postMessage") == ["cannot_reply_to_message"]
