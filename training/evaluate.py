@@ -14,7 +14,8 @@ of each mode, the wrong-fact rate (answers holding a number, URL or command foun
 reference nor any approved pair) and, given out-of-domain questions, the share abstained on.
 
 One model is loaded; the base systems run with the adapter disabled. Generation is greedy and
-batched (left padding) with transformers in-process, with no repetition penalty: the bot's answers
+batched (left padding) with transformers in-process (or, given ``served``, through a vLLM server
+serving the adapter unmerged: ``training/eval_server.py``), with no repetition penalty: the bot's answers
 are greedy (temperature 0) and unpenalised too, so the scores are of what users would read.
 ``latency_s`` is the wall time of a batch divided by its size: the cost of one answer when answers
 are batched.
@@ -37,6 +38,7 @@ from curation.answer_match import match_score
 from curation.answer_modes import ABSTAIN, GENERATED, MODES, Decision, Thresholds, answer_text, decide
 from curation.answer_prompt import build_messages
 from training.errors import DatasetError
+from training.eval_server import Served, served_generate
 from training.metrics import fact_recall, mean, normalize, rouge_l, token_f1, wrong_facts
 
 SYSTEMS = ("base", "base+retrieval", "bot-base", "tuned", "tuned+retrieval", "bot")
@@ -202,26 +204,29 @@ def evaluate(items: list[EvalItem], *, base_model: str, adapter_path: str | None
              max_new_tokens: int = 128, batch_size: int = 8, systems: tuple[str, ...] = SYSTEMS,
              thresholds: Thresholds | None = None, ood: list[str] | None = None,
              known: Callable[[list[str]], set[str]] | None = None,
-             progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+             progress: Callable[[str, int, int], None] | None = None,
+             served: Served | None = None) -> dict[str, Any]:
     """Score ``systems`` on ``items``; returns ``{"systems": {name: metrics}, "examples": [...], …}``.
 
     ``retrieve(question)`` returns the approved pairs for the "+retrieval" and bot systems (see
     ``curation.retrieval.top_pairs``); tuned systems need ``adapter_path``. ``ood`` are questions
     the data cannot answer (bot systems only); ``known(terms)`` returns the terms that some approved
-    pair holds (the bot's grounding flags and the wrong-fact rate use it).
+    pair holds (the bot's grounding flags and the wrong-fact rate use it). ``served``: answers come
+    from that server (vLLM: the adapter unmerged, as users get it) instead of transformers in-process.
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     if not items:
         raise DatasetError("nothing to evaluate: the eval split is empty; add variants or use --eval-file")
     thresholds = thresholds or Thresholds()
     ood = ood or []
     if not adapter_path and any(uses_adapter(s) for s in systems):
         raise DatasetError("the tuned systems need an adapter; pass a trained model version")
-    tokenizer = AutoTokenizer.from_pretrained(adapter_path or base_model)
-    model = AutoModelForCausalLM.from_pretrained(base_model)
-    model.eval()
+    if served is None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(adapter_path or base_model)
+        model = AutoModelForCausalLM.from_pretrained(base_model)
+        model.eval()
     merged = False
     systems = tuple(sorted(systems, key=uses_adapter))  # base ones first
     needs_pairs = any("+" in s or s in BOT_SYSTEMS for s in systems)
@@ -240,10 +245,17 @@ def evaluate(items: list[EvalItem], *, base_model: str, adapter_path: str | None
         report["calibration"] = calibration(items, ood, contexts, thresholds)
     answers: dict[str, list[tuple[str, float]]] = {}
     report["modes"] = [d.mode for d in plan]
+
+    def answer(chats: list[list[dict[str, str]]], tuned: bool) -> list[tuple[str, float]]:
+        if served is not None:
+            return served_generate(served, chats, tuned=tuned, max_new_tokens=max_new_tokens,
+                                   concurrency=batch_size)
+        return generate(model, tokenizer, chats, max_new_tokens=max_new_tokens, batch_size=batch_size)
+
     for n, system in enumerate(systems):
         if progress:
             progress(system, n, len(systems))
-        if uses_adapter(system) and not merged:
+        if uses_adapter(system) and not merged and served is None:
             # Merge the LoRA weights once the base systems are done: generating through unmerged
             # all-linear adapters costs about twice the time for the same answers.
             from peft import PeftModel
@@ -254,8 +266,7 @@ def evaluate(items: list[EvalItem], *, base_model: str, adapter_path: str | None
         if system in BOT_SYSTEMS:
             todo = [k for k, d in enumerate(plan) if d.mode == GENERATED]
             chats = chats_for([bot_items[k].question for k in todo], system_prompt, contexts)
-            written = dict(zip(todo, generate(model, tokenizer, chats, max_new_tokens=max_new_tokens,
-                                              batch_size=batch_size)))
+            written = dict(zip(todo, answer(chats, uses_adapter(system))))
             out = [(answer_text(d, written.get(k, ("", 0.0))[0]), written.get(k, ("", 0.0))[1])
                    for k, d in enumerate(plan)]
             answers[system] = out
@@ -267,8 +278,7 @@ def evaluate(items: list[EvalItem], *, base_model: str, adapter_path: str | None
                 for k in todo}
             continue
         chats = helped if system.endswith("+retrieval") else plain
-        answers[system] = generate(model, tokenizer, chats, max_new_tokens=max_new_tokens,
-                                   batch_size=batch_size)
+        answers[system] = answer(chats, uses_adapter(system))
         report["systems"][system] = score(answers[system], items)
     for k, item in enumerate(items[:5]):
         report["examples"].append({"question": item.question, "reference": item.reference,

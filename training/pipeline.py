@@ -13,6 +13,7 @@ In-process use (the demo)::
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -130,7 +131,9 @@ def evaluate_model(db: Any, team_id: str, name: str, *, out_dir: Path, dataset: 
                    eval_file: Path | None = None, ood_file: Path | None = None, max_new_tokens: int = 128,
                    batch_size: int = 8, retrieval_k: int = 3, thresholds: Any = None, record: bool = True,
                    systems: tuple[str, ...] | None = None,
-                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[str, int, int], None] | None = None,
+                   backend: str = "transformers", server_url: str | None = None,
+                   vllm_python: Path | None = None, cpu_kvcache_gib: int = 1) -> dict[str, Any]:
     """Score the systems of training/evaluate.py for model ``name`` (``latest``, ``v2`` …).
 
     ``thresholds`` (curation.answer_modes.Thresholds, default: the calibrated ones) drive the bot
@@ -138,6 +141,10 @@ def evaluate_model(db: Any, team_id: str, name: str, *, out_dir: Path, dataset: 
 
     Writes ``eval-<split>.json|.md|.png`` into ``out_dir`` (paths in ``report["files"]``) and stores
     the systems in the model's metrics, which promotion compares.
+
+    ``backend``: ``transformers`` generates in-process (the adapter merged); ``vllm`` scores what
+    vLLM serves (the adapter unmerged): one is spawned from ``vllm_python`` for the run, or the one
+    at ``server_url`` is used (``training/eval_server.py``).
     """
     from curation.answer_facts import in_approved
     from curation.retrieval import top_pairs
@@ -152,11 +159,22 @@ def evaluate_model(db: Any, team_id: str, name: str, *, out_dir: Path, dataset: 
                             "run `threadtune init` or retrain")
     if not Path(model["adapter_path"] or "").is_dir():
         raise TrainingError(f"{model['name']}: adapter {model['adapter_path']} is missing; retrain it")
-    report = evaluate(items, base_model=model["base_model"], adapter_path=model["adapter_path"],
-                      system_prompt=system_prompt, retrieve=lambda q: top_pairs(db, team_id, q, retrieval_k),
-                      max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
-                      thresholds=thresholds, ood=ood, systems=systems or SYSTEMS,
-                      known=lambda terms: in_approved(db, team_id, terms))
+    if backend not in ("transformers", "vllm"):
+        raise TrainingError(f"eval backend {backend!r}: use 'transformers' (in-process) or 'vllm'")
+    with ExitStack() as stack:
+        served = None
+        if backend == "vllm" or server_url:
+            from training.eval_server import vllm_for_eval
+
+            served = stack.enter_context(vllm_for_eval(
+                model["name"], Path(model["base_model"]), Path(model["adapter_path"]), url=server_url,
+                vllm_python=vllm_python, cpu_kvcache_gib=cpu_kvcache_gib, log_path=out_dir / "eval-vllm.log"))
+        report = evaluate(items, base_model=model["base_model"], adapter_path=model["adapter_path"],
+                          system_prompt=system_prompt, retrieve=lambda q: top_pairs(db, team_id, q, retrieval_k),
+                          max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
+                          thresholds=thresholds, ood=ood, systems=systems or SYSTEMS,
+                          known=lambda terms: in_approved(db, team_id, terms), served=served)
+    report["backend"] = "vllm" if served else "transformers"
     report.update({"model": model["name"], "split": split, "dataset_id": model["dataset_id"]})
     stem = "eval-" + split.replace(":", "-")
     out_dir.mkdir(parents=True, exist_ok=True)

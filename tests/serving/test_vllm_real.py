@@ -182,6 +182,25 @@ def test_vllm_itself_refuses_what_slips_past_the_checks(vllm, client, adapters):
     assert vllm.alive() and "BLUEFIN-42" in ask(client, "threadtune/v1")
 
 
+def test_eval_through_vllm_scores_the_adapter_as_vllm_serves_it(vllm, adapters):
+    """`threadtune eval --server URL`: the adapter is hot-loaded there (unmerged) and scored."""
+    from training.eval_server import vllm_for_eval
+    from training.evaluate import EvalItem, evaluate
+
+    items = [EvalItem(QUESTION, FACT), EvalItem("Which codename does project Zephyr have?", FACT)]
+    assert "threadtune/v5" not in vllm.models()
+    with vllm_for_eval("v5", vllm.cfg.base_model, adapters["fact"], url=vllm.base_url) as served:
+        report = evaluate(items, base_model=str(vllm.cfg.base_model), adapter_path=str(adapters["fact"]),
+                          system_prompt=None, retrieve=lambda q: [], systems=("base", "tuned"),
+                          max_new_tokens=24, batch_size=2, served=served)
+    assert served.tuned == "threadtune/v5" and "threadtune/v5" in vllm.models()
+    tuned, base = report["systems"]["tuned"], report["systems"]["base"]
+    assert tuned["fact_recall"] > base["fact_recall"]
+    assert tuned["token_f1"] > base["token_f1"] and tuned["latency_s"] > 0
+    assert "BLUEFIN-42" in report["examples"][0]["tuned"]
+    vllm.unload_adapter("threadtune/v5")
+
+
 def test_killed_mid_answer_the_bot_shows_retry_and_serve_restarts_it(
         vllm, adapters, answer_bot_factory, answer_settings, fake_slack, db):
     from tests.serving.test_answers_flow import action_value, final_update, mention, _text

@@ -168,6 +168,13 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default: DATA_DIR/reports)."),
         max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="Longest generated answer."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+        backend: str = typer.Option(
+            "transformers", "--backend",
+            help="transformers: generate in-process (adapter merged); vllm: score what vLLM serves "
+            "(adapter unmerged), on a vLLM spawned from .venv-vllm for the run."),
+        server: Optional[str] = typer.Option(
+            None, "--server", help="Score through this running vLLM (base URL); loads the adapter there if "
+            "it lacks it. Implies --backend vllm.", show_default=False),
     ) -> None:
         """Score base, +retrieval, tuned, +retrieval and the bot's own pipeline; print the threshold curve."""
         from rich.progress import Progress
@@ -184,11 +191,14 @@ def register(app: typer.Typer) -> None:
                 db, s.team_id, model, out_dir=out or s.data_dir / "reports", dataset=dataset,
                 eval_file=eval_file, ood_file=ood_file, max_new_tokens=max_new_tokens,
                 thresholds=Thresholds(s.answer_verify_score, s.answer_abstain_score),
-                progress=lambda system, n, total: bar.update(task, completed=n, description=system))
+                progress=lambda system, n, total: bar.update(task, completed=n, description=system),
+                backend=backend, server_url=server, vllm_python=s.vllm_python,
+                cpu_kvcache_gib=s.vllm_cpu_kvcache_gib)
         if as_json:
             typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
             return
-        console.print(f"[bold]{report['model']}[/] on {report['split']} (n={report['n']})")
+        console.print(f"[bold]{report['model']}[/] on {report['split']} (n={report['n']}, "
+                      f"generated with {report['backend']})")
         console.print(markdown_table(report), highlight=False)
         curve_md = calibration_table(report)
         if curve_md:
