@@ -51,19 +51,21 @@ def sources_line(sources: Sequence[dict[str, Any]]) -> str | None:
 def answer_blocks(answer_id: int | str, text: str, *, model_version: str,
                   sources: Sequence[dict[str, Any]] | None = None, verified: bool = False,
                   streaming: bool = False, mode: str | None = None,
-                  flags: Sequence[str] | None = None) -> list[Block]:
+                  flags: Sequence[str] | None = None, held_back: Sequence[str] | None = None) -> list[Block]:
     """The answer message: its label, the escaped answer in sections, citations, footer and 👍/👎
     buttons. ``mode`` is verified, generated or abstain (default: from ``verified``); ``flags`` are
-    the terms of a generated answer that no approved text supports. Always one valid message: a too
-    long answer is cut and says so."""
+    the names in a generated answer that no retrieved approved pair holds, ``held_back`` the
+    numbers, URLs and commands whose sentences were left out for the same reason. Always one valid
+    message: a too long answer is cut and says so."""
     mode = mode or ("verified" if verified else "generated")
     head = [bk.context(VERIFIED)] if mode == "verified" else []
     tail: list[Block] = []
     if mode == "generated" and not streaming:
         line = NOT_VERIFIED
         if flags:
-            line += "; not in any approved answer: " + ", ".join(
-                f"`{bk.cut(bk.escape(f), 60)}`" for f in list(flags)[:8])
+            line += "; not in the approved answers it used: " + _terms(flags)
+        if held_back:
+            line += "; left out what no approved answer here supports: " + _terms(held_back)
         tail.append(bk.context(line))
     cites = sources_line(sources or [])
     if cites:
@@ -79,6 +81,10 @@ def answer_blocks(answer_id: int | str, text: str, *, model_version: str,
     budget = bk.MESSAGE_TEXT_BUDGET - bk.block_text_length(head + tail)
     body = bk.escape(text) if text and text.strip() else ("…" if streaming else EMPTY_ANSWER)
     return head + bk.sections(body, room, budget, TRUNCATED) + tail
+
+
+def _terms(terms: Sequence[str]) -> str:
+    return ", ".join(f"`{bk.cut(bk.escape(t), 60)}`" for t in list(terms)[:8])
 
 
 def fallback_text(text: str) -> str:

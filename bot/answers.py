@@ -31,8 +31,7 @@ from bot import escalation
 from bot.answer_prompt import live_model, prepare
 from bot.context import BotContext
 from bot.rate_limit import RateLimiter
-from curation.answer_facts import answer_flags
-from curation.answer_modes import ABSTAIN, Thresholds, answer_text
+from curation.answer_modes import ABSTAIN, Checked, Decision, Thresholds, answer_text, check_generated
 from curation.status_message import StatusMessage
 from curation.store import now, transaction
 from serving.client import ModelClient
@@ -131,18 +130,7 @@ class Answerer:
                        permalink=lambda ch, mts: client.chat_getPermalink(channel=ch, message_ts=mts)["permalink"])
         model, version = served_name(live.name), live.version
         if not prep.decision.needs_model:  # verified (verbatim) or abstained: instant, no model call
-            text = answer_text(prep.decision)
-            answer_id = self._record(q, ts, text, version, prep, started)
-            if prep.mode == ABSTAIN:
-                asked = escalation.escalate(self.ctx, client, team_id=q.team_id, channel=q.channel,
-                                            thread_ts=q.thread_ts, user_id=q.user_id, question=q.text,
-                                            answer_id=answer_id)
-                text += (" I have asked the team; you will hear back in this thread once they have answered."
-                         if asked else " Please ask your team directly.")
-            self._message(client, q, ts).update(
-                ab.fallback_text(text), ab.answer_blocks(answer_id, text, model_version=version,
-                                                         sources=prep.sources, mode=prep.mode), final=True)
-            return answer_id
+            return self._finish(client, q, ts, prep, prep.mode, answer_text(prep.decision), version, started)
         try:
             try:
                 text = self._stream(client, q, ts, prep, model, version, started)
@@ -164,13 +152,26 @@ class Answerer:
                         else "The model server is not answering right now.")
             self._show_error(client, q, ts, friendly + " Please try again in a moment.", answer_id=row)
             return 0
-        text = text.strip()
+        checked = check_generated(text, q.text, prep.pairs)
+        shown = answer_text(Decision(checked.mode, prep.decision.score), checked.text)
+        return self._finish(client, q, ts, prep, checked.mode, shown, version, started, checked)
+
+    def _finish(self, client: WebClient, q: Question, ts: str, prep: Any, mode: str, text: str,
+                version: str, started: float, checked: Checked | None = None) -> int:
+        """Record the answer and post it in its final form; an abstention asks the team (also one
+        whose generated sentences all stated facts that no retrieved pair supports)."""
         answer_id = self._record(q, ts, text, version, prep, started)
-        flags = answer_flags(db, q.team_id, text, q.text, prep.pairs, visible_in=q.channel)
+        if mode == ABSTAIN:
+            asked = escalation.escalate(self.ctx, client, team_id=q.team_id, channel=q.channel,
+                                        thread_ts=q.thread_ts, user_id=q.user_id, question=q.text,
+                                        answer_id=answer_id)
+            text += (" I have asked the team; you will hear back in this thread once they have answered."
+                     if asked else " Please ask your team directly.")
         self._message(client, q, ts).update(
-            ab.fallback_text(text), ab.answer_blocks(answer_id, text, model_version=version,
-                                                     sources=prep.sources, mode=prep.mode, flags=flags),
-            final=True)
+            ab.fallback_text(text), ab.answer_blocks(
+                answer_id, text, model_version=version, sources=prep.sources if mode != ABSTAIN else [],
+                mode=mode, flags=checked.flags if checked else None,
+                held_back=checked.held_back if checked else None), final=True)
         return answer_id
 
     def _stream(self, client: WebClient, q: Question, ts: str, prep: Any, model: str, version: str,
@@ -186,8 +187,10 @@ class Answerer:
             if time.monotonic() - started > s.answer_timeout_s:
                 raise ServerTimeout(f"no complete answer within {s.answer_timeout_s:g} s")
             if message.due():
-                message.update(ab.fallback_text(text), ab.answer_blocks(
-                    0, text, model_version=version, sources=prep.sources, mode=prep.mode,
+                # what streams in is checked as it comes: an unsupported figure is never shown
+                shown = check_generated(text, q.text, prep.pairs).text
+                message.update(ab.fallback_text(shown), ab.answer_blocks(
+                    0, shown, model_version=version, sources=prep.sources, mode=prep.mode,
                     streaming=True))
         return text
 

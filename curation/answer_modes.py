@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curation.answer_match import match_score
-from curation.checks import grounded_terms
+from curation.checks import grounded_terms, hard_terms
 
 VERIFIED = "verified"
 GENERATED = "generated"
@@ -93,16 +93,77 @@ def unsupported_terms(answer: str, sources: list[str]) -> list[str]:
     return [t for t in grounded_terms(answer) if not any(supported(t, s) for s in sources)]
 
 
-@dataclass
-class Answer:
-    """One answer as shown to the user: its mode, text, the pair it quotes, and flagged terms."""
+#: A fenced code block (also one the model left open) is one unit; prose splits after a sentence's
+#: end (not after a list number or a version, "1." or "3.9.") and at line breaks.
+_FENCED = re.compile(r"(```.*?(?:```|\Z))", re.S)
+_BREAK = re.compile(r"(?:(?<=[^\W\d_][.!?])|(?<=[)\]\"'`][.!?]))\s+|\n+")
 
-    mode: str
+
+def units(text: str) -> list[tuple[str, str]]:
+    """``text`` as ``(sentence or code block, the whitespace after it)``; joined, they are ``text``."""
+    out: list[tuple[str, str]] = []
+    for part in _FENCED.split(text):
+        if part.startswith("```"):
+            out.append((part, ""))
+            continue
+        pos = 0
+        for m in _BREAK.finditer(part):
+            out.append((part[pos:m.start()], m.group(0)))
+            pos = m.end()
+        if part[pos:]:
+            out.append((part[pos:], ""))
+    return out
+
+
+def sources_of(question: str, pairs: list[dict[str, Any]]) -> list[str]:
+    """What a generated answer may draw on: the question and the retrieved pairs."""
+    return [question] + [f"{p['question']}\n{p['answer']}" for p in pairs]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A generated answer after the grounding check: ``text`` without the sentences (and code
+    blocks) stating a number, URL or command found in neither the question nor the retrieved pairs,
+    those facts (``held_back``), and the names left in ``text`` that the same sources lack
+    (``flags``: shown, not removed: a model may rephrase a name)."""
+
     text: str
-    score: float
-    pair: dict[str, Any] | None = None
+    held_back: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
 
+    @property
+    def mode(self) -> str:
+        """Generated, or abstain when every sentence stated an unsupported fact."""
+        return ABSTAIN if self.held_back and not self.text else GENERATED
+
+
+def check_generated(text: str, question: str, pairs: list[dict[str, Any]]) -> Checked:
+    """Ground a generated answer in the pairs retrieved for *this* question (not in any approved
+    pair: a figure from another topic is no support), dropping what they do not support."""
+    sources = sources_of(question, pairs)
+    kept: list[list[str]] = []
+    held: list[str] = []
+    for unit, sep in units(text):
+        if not unit.strip() and kept:
+            kept[-1][1] = max(kept[-1][1], sep, key=lambda gap: gap.count("\n"))
+            continue
+        missing = [t for t in hard_terms(unit) if not any(supported(t, s) for s in sources)]
+        if not missing:
+            kept.append([unit, sep])
+            continue
+        held.extend(t for t in missing if t not in held)
+        if kept:  # a line break after a dropped sentence still ends the line before it
+            kept[-1][1] = max(kept[-1][1], sep, key=lambda gap: gap.count("\n"))
+    left = "".join(unit + sep for unit, sep in kept).strip()
+    return Checked(left, held, unsupported_terms(left, sources))
+
+
+def held_back_note(held_back: list[str]) -> str:
+    """What the reply says about the sentences it left out (empty when none)."""
+    if not held_back:
+        return ""
+    shown = ", ".join(held_back[:6]) + (" …" if len(held_back) > 6 else "")
+    return f"left out what the approved answers do not support: {shown}"
 
 
 #: What the user reads when the bot abstains.

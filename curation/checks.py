@@ -51,8 +51,8 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(text)).lower()
 
 
-def grounded_terms(answer: str) -> list[str]:
-    """Numbers, URLs, commands, identifiers and names in ``answer`` that the source must contain."""
+def _code_and_urls(answer: str) -> tuple[list[str], str]:
+    """Code lines, inline code and URLs of ``answer`` (list markers dropped), and the prose left."""
     text = _LIST_MARKER.sub("", answer)
     terms: list[str] = []
     # Code first and verbatim (a URL inside code stays part of its line), then URLs in the prose.
@@ -63,14 +63,33 @@ def grounded_terms(answer: str) -> list[str]:
     text = _INLINE_CODE.sub(" ", text)
     for match in _URL.finditer(text):
         terms.append(match.group(0).rstrip(".,;:!?"))
-    text = _URL.sub(" ", text)
+    return terms, _URL.sub(" ", text)
+
+
+def _unique(terms: list[str]) -> list[str]:
+    return list(dict.fromkeys(terms))
+
+
+def grounded_terms(answer: str) -> list[str]:
+    """Numbers, URLs, commands, identifiers and names in ``answer`` that the source must contain."""
+    terms, text = _code_and_urls(answer)
     terms.extend(_NUMBER.findall(text))
     terms.extend(m.group(0) for m in _IDENT.finditer(text))
     terms.extend(w for w in _CAPITALIZED.findall(text) if w not in _COMMON_CAPS)
-    seen: dict[str, None] = {}
-    for term in terms:
-        seen.setdefault(term, None)
-    return list(seen)
+    return _unique(terms)
+
+
+#: Any run of digits that starts a token: "30", "2nd", "1.1.3", "6-63" gives 6 and 63.
+_ANY_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:/]\d+)*")
+
+
+def hard_terms(answer: str) -> list[str]:
+    """The facts a wrong answer gets wrong: code and commands, URLs and numbers (also those glued
+    to a word, "30days", "2nd"), in order of appearance. A subset of what grounding checks, without
+    names, which a model may rephrase."""
+    terms, text = _code_and_urls(answer)
+    terms.extend(_ANY_NUMBER.findall(text))
+    return _unique(terms)
 
 
 def _contains(source: str, term: str) -> bool:

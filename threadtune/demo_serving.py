@@ -33,8 +33,7 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
     ``server``: a running vLLM server to hot-load the adapter into instead of starting one.
     Returns the answers and the backend that served them."""
     from bot.answer_prompt import prepare
-    from curation.answer_facts import answer_flags
-    from curation.answer_modes import Thresholds, answer_text
+    from curation.answer_modes import Decision, Thresholds, answer_text, check_generated, held_back_note
     from serving.backend import LiveModel, make_backend, pick_backend
     from serving.client import ModelClient
 
@@ -72,10 +71,14 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
                 server.stop()
     out = []
     for k, (item, prep) in enumerate(zip(questions, preps)):
-        text = answer_text(prep.decision, written.get(k, ""))
-        flags = answer_flags(db, team, text, item["question"], prep.pairs) if k in written else []
+        mode, text, notes = prep.mode, answer_text(prep.decision), []
+        if k in written:
+            checked = check_generated(written[k], item["question"], prep.pairs)
+            mode, text = checked.mode, answer_text(Decision(checked.mode, 0.0), checked.text)
+            notes = [n for n in (held_back_note(checked.held_back),) if n] + (
+                [f"not in the approved answers it used: {', '.join(checked.flags)}"] if checked.flags else [])
         out.append({"question": item["question"], "reference": item["answer"], "tuned": text,
-                    "mode": prep.mode + (f" (not in any approved answer: {', '.join(flags)})" if flags else ""),
+                    "mode": mode + (f" ({'; '.join(notes)})" if notes else ""),
                     "cited": ", ".join(p.get("permalink") or f"pair #{p.get('candidate_id')}"
                                        for p in prep.sources[:2])})
     return out, label

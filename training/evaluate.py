@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from curation.answer_calibration import curve, pick
-from curation.answer_facts import flags_for
 from curation.answer_match import match_score
-from curation.answer_modes import ABSTAIN, GENERATED, MODES, Decision, Thresholds, answer_text, decide
+from curation.answer_modes import (ABSTAIN, GENERATED, MODES, Decision, Thresholds, answer_text, check_generated,
+                                   decide)
 from curation.answer_prompt import build_messages
 from training.errors import DatasetError
 from training.eval_server import Served, served_generate
@@ -211,8 +211,10 @@ def evaluate(items: list[EvalItem], *, base_model: str, adapter_path: str | None
     ``retrieve(question)`` returns the approved pairs for the "+retrieval" and bot systems (see
     ``curation.retrieval.top_pairs``); tuned systems need ``adapter_path``. ``ood`` are questions
     the data cannot answer (bot systems only); ``known(terms)`` returns the terms that some approved
-    pair holds (the bot's grounding flags and the wrong-fact rate use it). ``served``: answers come
-    from that server (vLLM: the adapter unmerged, as users get it) instead of transformers in-process.
+    pair holds (the wrong-fact rate uses it). A bot system's generated answers go through the
+    bot's grounding check (``curation.answer_modes.check_generated``) as users would read them.
+    ``served``: answers come from that server (vLLM: the adapter unmerged, as users get it) instead
+    of transformers in-process.
     """
     if not items:
         raise DatasetError("nothing to evaluate: the eval split is empty; add variants or use --eval-file")
@@ -267,15 +269,17 @@ def evaluate(items: list[EvalItem], *, base_model: str, adapter_path: str | None
             todo = [k for k, d in enumerate(plan) if d.mode == GENERATED]
             chats = chats_for([bot_items[k].question for k in todo], system_prompt, contexts)
             written = dict(zip(todo, answer(chats, uses_adapter(system))))
-            out = [(answer_text(d, written.get(k, ("", 0.0))[0]), written.get(k, ("", 0.0))[1])
-                   for k, d in enumerate(plan)]
+            checked = {k: check_generated(text, bot_items[k].question, contexts.get(bot_items[k].question, []))
+                       for k, (text, _) in written.items()}
+            modes = [checked[k].mode if k in checked else d.mode for k, d in enumerate(plan)]
+            out = [(answer_text(Decision(modes[k], d.score, d.pair), checked[k].text if k in checked else ""),
+                    written.get(k, ("", 0.0))[1]) for k, d in enumerate(plan)]
             answers[system] = out
             report["systems"][system] = score_bot([t for t, _ in out], [x for _, x in out],
-                                                  [d.mode for d in plan], items, len(ood), known)
-            report.setdefault("flags", {})[system] = {
-                str(k): flags_for(out[k][0], bot_items[k].question, contexts.get(bot_items[k].question, []),
-                                  known or (lambda terms: set()))
-                for k in todo}
+                                                  modes, items, len(ood), known)
+            report.setdefault("checked", {})[system] = {
+                str(k): {"written": written[k][0], "held_back": c.held_back, "flags": c.flags,
+                         "mode": c.mode} for k, c in checked.items()}
             continue
         chats = helped if system.endswith("+retrieval") else plain
         answers[system] = answer(chats, uses_adapter(system))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from curation.answer_calibration import curve, pick, table
-from curation.answer_facts import answer_flags, in_approved
+from curation.answer_facts import in_approved
 from curation.answer_match import match_score
-from curation.answer_modes import (ABSTAIN, ABSTAIN_TEXT, GENERATED, VERIFIED, Thresholds, answer_text, decide,
-                                   unsupported_terms)
+from curation.answer_modes import (ABSTAIN, ABSTAIN_TEXT, GENERATED, VERIFIED, Thresholds, answer_text,
+                                   check_generated, decide, held_back_note, unsupported_terms)
 from curation.answer_prompt import RETRIEVAL_HEADER, build_messages
 from curation.answer_team import pick_team
 from curation.errors import CurationError
@@ -94,17 +94,38 @@ def test_unrelated_questions_abstain_and_rephrasings_do_not(db):
     assert decide(question, top_pairs(db, TEAM, question), Thresholds()).mode == VERIFIED
 
 
-def test_a_garbled_figure_is_flagged_and_a_figure_from_another_approved_pair_is_not(db):
+def test_a_garbled_figure_is_left_out_with_its_sentence_and_the_rest_kept(db):
     pairs = top_pairs(db, TEAM, "expense limit?", k=1)
     text = "Anything above 150 EUR needs review; see https://vpn.acme.test/reset and run `vpn-reset --user you`."
     assert unsupported_terms(text, [p["answer"] for p in pairs]) == [
         "vpn-reset --user you", "https://vpn.acme.test/reset", "150"]
-    assert answer_flags(db, TEAM, text, "expense limit?", pairs) == ["150"]
-    # a rejected pair supports nothing
+    checked = check_generated("Your manager approves it. Anything above 150 EUR needs review.\n"
+                              "1. Open the Expenses app.\n2. Submit by the 5th.", "expense limit?", pairs)
+    assert checked.text == "Your manager approves it.\n1. Open the Expenses app."
+    assert checked.held_back == ["150", "5"] and checked.mode == GENERATED
+    # nothing left: the pipeline abstains rather than show an empty or wrong answer
+    assert check_generated("It is 150 EUR.", "expense limit?", pairs).mode == ABSTAIN
+    # a code block is one unit; a figure the question states is supported by it
+    checked = check_generated("Run:\n```\nvpn-reset --all\n```\nLimit: 90 EUR.", "is 90 EUR ok?", pairs)
+    assert checked.text == "Run:\nLimit: 90 EUR." and checked.held_back == ["vpn-reset --all"]
+
+
+def test_a_figure_counts_as_grounded_only_in_the_pairs_retrieved_for_this_question(db):
+    # the demo's VPN answer said "30 days", and another approved answer held "30": that is no support
+    db["candidates"].insert({"team_id": TEAM, "question": "How many days of leave carry over?",
+                             "answer": "Up to 30 days carry over to the next year.", "status": "approved",
+                             "origin": "manual", "dedup_key": "leave", "created_at": now()})
+    question = "how do I reset my VPN password?"
+    pairs = top_pairs(db, TEAM, question, k=1)
+    assert [p["question"] for p in pairs] == [VPN[0]] and in_approved(db, TEAM, ["30"]) == {"30"}
+    checked = check_generated("Run `vpn-reset --user you`. You can also set it to expire after 30 days.",
+                              question, pairs)
+    assert checked.text == "Run `vpn-reset --user you`." and checked.held_back == ["30"]
+    assert held_back_note(checked.held_back) == "left out what the approved answers do not support: 30"
+    # names are flagged, not removed (a model may rephrase one)
+    assert check_generated("Ask Okta support.", question, pairs).flags == ["Okta"]
+    # a rejected pair supports nothing, nor another team's pairs (the eval's wrong-fact rate)
     assert in_approved(db, TEAM, ["75", "250"]) == {"250"}
-    assert answer_flags(db, TEAM, "The per diem is 75 EUR.", "per diem?", []) == ["75"]
-    assert answer_flags(db, TEAM, "Ask your manager.", "per diem?", []) == []
-    # another team's pairs support nothing either
     assert in_approved(db, "T0OTHER", ["250"]) == set()
 
 

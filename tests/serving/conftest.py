@@ -14,7 +14,7 @@ WATCHED = "C0SUPPORT"
 @pytest.fixture
 def fake_llm() -> Iterator[FakeLLM]:
     """A scripted OpenAI-compatible server (and vLLM runtime-LoRA stand-in) on loopback."""
-    fake = FakeLLM("The answer is 42.", served=["threadtune/base"]).start()
+    fake = FakeLLM("The answer is in the team handbook.", served=["threadtune/base"]).start()
     yield fake
     fake.stop()
 

@@ -86,3 +86,23 @@ def test_without_a_review_channel_the_bot_abstains_and_says_to_ask_the_team(
     body = _text(final_update(fake_slack))
     assert "I don't know this one yet" in body and "ask your team directly" in body
     assert db.execute("select count(*) from escalations").fetchone()[0] == 0
+
+
+def test_a_generated_answer_whose_every_sentence_is_unsupported_abstains_and_asks_the_team(
+        answer_bot_factory, answer_settings, fake_slack, fake_llm, db):
+    from tests.serving.conftest import approve_pair
+
+    watch(db)
+    approve_pair(db, "How do I reset my VPN password?", "Run vpn-reset and follow the link it prints.")
+    approve_pair(db, "How many days of leave carry over?", "Up to 30 days carry over to the next year.")
+    bot = answer_bot_factory(answer_settings.model_copy(update={"answer_verify_score": 1.0}))
+    fake_llm.token_delay_s = 0.3  # slow enough for streaming updates to go out
+    fake_llm.script = ["The VPN password expires after 30 days. Call 555-0100 to reset it."]
+    mention(bot, "when does my VPN password expire?", "1700000600.000100")
+    body = _text(final_update(fake_slack))
+    assert "I don't know this one yet" in body and "I have asked the team" in body
+    assert "30 days" not in body and "555" not in body and "Not verified" not in body
+    # nor did the figures show while the answer streamed in
+    streamed = [_text(c.params) for c in fake_slack.calls_for("chat.update")]
+    assert len(streamed) >= 2 and not any("30 days" in t or "555" in t for t in streamed)
+    eventually(lambda: posts_in(fake_slack, "C0REVIEW"), what="the open question")

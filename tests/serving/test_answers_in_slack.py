@@ -31,7 +31,8 @@ def no_pings(payload: object) -> bool:
 
 def test_model_output_cannot_ping_or_mention(answer_bot, fake_slack, fake_llm):
     fake_llm.script = ["<!channel> ask <@U0BOSS> or see <https://evil.example|the bank> & <!here>"]
-    mention(answer_bot, "who knows?", "1700003000.000100")
+    # the question holds the URL, so the grounding check keeps the sentence that repeats it
+    mention(answer_bot, "who knows, is it https://evil.example?", "1700003000.000100")
     final = final_update(fake_slack, timeout=30)
     assert no_pings(final["blocks"]) and no_pings(final["text"])
     assert "&lt;!channel&gt;" in _text(final)  # shown as typed, not as a ping

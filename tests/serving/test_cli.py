@@ -36,7 +36,7 @@ def test_ask_answers_a_matching_question_verbatim_without_calling_the_model(data
     assert fake_llm.chat_requests() == []  # verbatim: no generation
 
 
-def test_ask_marks_a_generated_answer_not_verified_and_flags_unknown_numbers(data_dir, fake_llm):
+def test_ask_marks_a_generated_answer_not_verified_and_leaves_out_unsupported_numbers(data_dir, fake_llm):
     from curation.store import connect
 
     db = connect(data_dir / "threadtune.db")
@@ -44,14 +44,22 @@ def test_ask_marks_a_generated_answer_not_verified_and_flags_unknown_numbers(dat
                  "Use the Expenses app and attach every receipt; reports up to 250 EUR are paid monthly.",
                  team_id="T0LOCAL")
     db.close()
-    fake_llm.script = ["Submit travel expenses in the Expenses app within 45 days."]
+    fake_llm.script = ["Use the Expenses app and attach every receipt. Submit them within 45 days.",
+                       "Submit them within 45 days."]
     out = run_cli("ask", "is there a deadline for travel expense reports after a trip?", data_dir=data_dir,
                   env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
     assert out.returncode == 0, out.stderr
-    assert "within 45 days" in out.stdout and "not verified" in out.stdout
-    assert "not in any approved answer: 45" in out.stdout and "verified answer" not in out.stdout
+    assert "Use the Expenses app and attach every receipt." in out.stdout and "within 45 days" not in out.stdout
+    assert "not verified" in out.stdout and "verified answer" not in out.stdout
+    assert "left out what the approved answers do not support: 45" in out.stdout
     system = fake_llm.chat_requests()[0]["messages"][0]["content"]
     assert "Approved answers" in system and "250 EUR" in system
+    # nothing supported is left: it abstains, and cites nothing
+    out = run_cli("ask", "is there a deadline for travel expense reports after a trip?", data_dir=data_dir,
+                  env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
+    assert out.returncode == 0, out.stderr
+    assert "I don't know this one yet" in out.stdout and "45" not in out.stdout and "Based on" not in out.stdout
+    assert "abstain · model base" in out.stderr
 
 
 def test_ask_abstains_when_no_approved_pair_is_relevant(data_dir, fake_llm):

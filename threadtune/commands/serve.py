@@ -180,8 +180,8 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
 
         from bot.answer_prompt import live_model, prepare
-        from curation.answer_facts import answer_flags
-        from curation.answer_modes import ABSTAIN, VERIFIED, Thresholds, answer_text
+        from curation.answer_modes import (ABSTAIN, VERIFIED, Decision, Thresholds, answer_text, check_generated,
+                                           held_back_note)
         from curation.answer_team import pick_team
         from serving.client import ModelClient
 
@@ -198,6 +198,7 @@ def register(app: typer.Typer) -> None:
         prep = prepare(db, team_id, question.strip(), default_system_prompt=s.system_prompt,
                        retrieval=s.retrieval if retrieval is None else retrieval, thresholds=thresholds)
         version = live_model(db, team_id).version
+        mode = prep.mode
         if prep.mode == VERIFIED:
             pair = prep.verified_pair or {}
             by = ", ".join(pair.get("approved_by") or []) or "the team"
@@ -213,15 +214,23 @@ def register(app: typer.Typer) -> None:
             text = ""
             with live_server(s, db) as (base_url, model):
                 client = ModelClient(base_url, model, timeout=s.answer_timeout_s)
-                for delta in client.stream(prep.messages, max_tokens=max_tokens or s.answer_max_tokens):
-                    text += delta
-                    console.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
-                console.print()
-            flags = answer_flags(db, team_id, text, question, prep.pairs)
-            console.print("[yellow]⚠ not verified[/] — written by the model"
-                          + (": not in any approved answer: " + escape(", ".join(flags)) if flags else ""),
-                          highlight=False)
-        for src in prep.sources:
+                # not streamed to the terminal: a sentence is shown only once it is checked
+                with err_console.status("the model is writing…"):
+                    for delta in client.stream(prep.messages, max_tokens=max_tokens or s.answer_max_tokens):
+                        text += delta
+            checked = check_generated(text, question, prep.pairs)
+            console.print(answer_text(Decision(checked.mode, 0.0), checked.text), markup=False,
+                          highlight=False, soft_wrap=True)
+            notes = [held_back_note(checked.held_back)] + (
+                ["not in the approved answers it used: " + ", ".join(checked.flags)] if checked.flags else [])
+            if checked.mode == ABSTAIN:
+                err_console.print(f"the model's answer was all unsupported ({notes[0]}); in Slack the bot "
+                                  "asks the team", style="dim", markup=False)
+            else:
+                console.print("[yellow]⚠ not verified[/] — written by the model"
+                              + "".join("; " + escape(n) for n in notes if n), highlight=False)
+            mode = checked.mode
+        for src in prep.sources if mode != ABSTAIN else []:
             where = src["permalink"] or src.get("document") or f"approved pair #{src['candidate_id']}"
             console.print(f"Based on: {where}", markup=False, highlight=False)
-        err_console.print(f"threadtune · {prep.mode} · model {version}", style="dim")
+        err_console.print(f"threadtune · {mode} · model {version}", style="dim")
