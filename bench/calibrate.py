@@ -3,12 +3,14 @@
     python bench/calibrate.py
 
 The store holds the real course FAQ twice over: the 60 acceptance pairs, and all 876 (754 unique)
-pairs. Each question of ``tests/training/data/faq-calibration.jsonl`` (40 rephrasings of pairs
-outside the acceptance set, 20 unrelated questions) is asked of both stores; BM25 retrieves, and the
-best pair's match score (curation/answer_match.py) is labelled right, wrong, or unanswerable (the
-unrelated questions, and at 60 pairs the rephrasings whose pair is not in the store). The verify
-threshold is the lowest whose verbatim answers are ≥ 95% right; the abstain threshold the highest
-that still answers ≥ 90% of the answerable questions (curation/answer_calibration.py). The
+pairs. Each question of ``tests/training/data/faq-calibration.jsonl`` (76 rephrasings of pairs
+outside the acceptance set, 36 unrelated questions) is asked of both stores; BM25 retrieves, and the
+best pair gets its match score and evidence (curation/answer_match.py), labelled right, wrong, or
+unanswerable (the unrelated questions, and at 60 pairs the rephrasings whose pair is not in the
+store). First the BM25 scale of the evidence: the one of ``SCALES`` whose abstain thresholds answer
+the most answerable questions, averaged over out-of-domain targets of 80–95%. Then the verify
+threshold is the lowest whose verbatim answers are ≥ 90% right; the abstain threshold the lowest
+that abstains on ≥ 85% of the unanswerable questions (curation/answer_calibration.py). The
 acceptance rephrasings and the out-of-domain eval file are not used here.
 """
 
@@ -24,40 +26,59 @@ sys.path.insert(0, str(ROOT))
 
 from bench.faq_store import CALIBRATION, acceptance_pairs, all_pairs, load_store, read_jsonl  # noqa: E402
 
+SCALES = (10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0)
+OOD_TARGETS = (0.80, 0.85, 0.90, 0.95)
 
-def scored(pairs: list[dict], questions: list[dict]) -> list[tuple[float, bool | None]]:
-    """``(match score of the best pair, label)`` per question against a store of ``pairs``."""
-    from curation.answer_match import match_score
+
+def retrieved(pairs: list[dict], questions: list[dict]) -> list[tuple[str, list[dict], bool | None]]:
+    """``(question, its top pair or none, label)`` per question against a store of ``pairs``."""
     from curation.retrieval import top_pairs
     from curation.store import connect
 
     db = connect(Path(tempfile.mkdtemp(prefix="tt-cal-")) / "threadtune.db")
     ids = load_store(db, "T0CAL", pairs)
-    out: list[tuple[float, bool | None]] = []
+    out = []
     for q in questions:
         top = top_pairs(db, "T0CAL", q["question"], k=1)
-        score = match_score(q["question"], top[0]) if top else 0.0
         want = ids.get(q.get("source_id") or "")
-        out.append((score, None if want is None else bool(top and top[0]["id"] == want)))
+        out.append((q["question"], top, None if want is None else bool(top and top[0]["id"] == want)))
     return out
+
+
+def scored(rows: list[tuple[str, list[dict], bool | None]], scale: float) -> list[tuple[float, float, bool | None]]:
+    """``(match, evidence at this BM25 scale, label)`` per question."""
+    from curation.answer_match import evidence, match_score
+
+    return [(match_score(q, top[0]), evidence(q, top[0], scale=scale), ok) if top else (0.0, 0.0, ok)
+            for q, top, ok in rows]
 
 
 def main() -> None:
     from curation.answer_calibration import curve, pick, table
 
     questions = read_jsonl(CALIBRATION)
-    small, large = scored(acceptance_pairs(60), questions), scored(all_pairs(), questions)
-    points = curve(small + large)
+    small, large = retrieved(acceptance_pairs(60), questions), retrieved(all_pairs(), questions)
+    by_scale = {}
+    fine = tuple(round(0.005 * i, 3) for i in range(201))  # the scale is picked on a fine grid
+    for scale in SCALES:
+        points = curve(scored(small + large, scale), fine)
+        by_scale[scale] = round(sum(next((p.answered_share for p in points if p.ood_abstained is not None
+                                          and p.ood_abstained >= t), 0.0) for t in OOD_TARGETS)
+                                / len(OOD_TARGETS), 4)
+    scale = max(SCALES, key=lambda s: by_scale[s])  # the first (smallest) of equals
+    points = curve(scored(small + large, scale))
     verify, abstain = pick(points)
+    print(f"BM25 scale of the evidence, mean answered share over OOD targets {OOD_TARGETS}: "
+          + ", ".join(f"{s:g}: {v:.1%}" for s, v in by_scale.items()) + f" → {scale:g}")
     print(table(points, {"verify": verify, "abstain": abstain}))
-    by_size = {}
+    at_size = {}
     for name, rows in (("60", small), ("all", large)):
-        p = {pt.threshold: pt for pt in curve(rows)}
-        by_size[name] = {"verified_share": p[verify].verified_share,
+        p = {pt.threshold: pt for pt in curve(scored(rows, scale))}
+        at_size[name] = {"verified_share": p[verify].verified_share,
                          "verified_precision": p[verify].verified_precision,
                          "answered_share": p[abstain].answered_share, "ood_abstained": p[abstain].ood_abstained}
-    print(json.dumps({"bench": "calibrate", "questions": len(questions), "verify": verify, "abstain": abstain,
-                      "at_thresholds": by_size}))
+    print(json.dumps({"bench": "calibrate", "questions": len(questions), "bm25_scale": scale,
+                      "scales": by_scale, "verify": verify, "abstain": abstain, "at_thresholds": at_size}))
 
 
 if __name__ == "__main__":

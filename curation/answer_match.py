@@ -7,10 +7,14 @@ The score is the mean of two views of the same question:
 - *coverage*: the share of the question's content words (curation.dedup's framing-word list and
   light stemmer) that the pair's question or answer contains.
 
-BM25 ranks the pairs; this score decides what to do with the best one (see
-``curation/answer_modes.py``). Its thresholds are calibrated on held-out rephrasings
-(``bench/calibrate.py``), and reranking BM25's top candidates by it lowered the first-hit rate on
-them (``bench/retrieval.py``), so it does not rank.
+BM25 ranks the pairs; this score decides whether the best one is quoted verbatim (see
+``curation/answer_modes.py``). Whether to answer at all is decided on the *evidence*: the mean of
+this score and the best pair's BM25 score scaled to [0, 1] (``BM25_SCALE``). BM25 weighs a word by
+its rarity in the store, so a question sharing one common word with a pair ("What is the *capital*
+of Australia?") has little evidence, while a casual rephrasing that shares its rare words with the
+right pair has much, however differently it is worded. Thresholds and the scale are calibrated on
+held-out rephrasings (``bench/calibrate.py``); reranking BM25's top candidates by the match score
+lowered the first-hit rate on them (``bench/retrieval.py``), so it does not rank.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from rapidfuzz import fuzz
 
 from curation.dedup import content_stems
 
+#: BM25 score (FTS5's, negated) at which a pair counts as full lexical evidence; calibrated by
+#: bench/calibrate.py on stores of 60 and 754 pairs.
+BM25_SCALE = 25.0
 #: Characters of an answer read for coverage (answers can be long; the start says what it is about).
 ANSWER_CHARS = 2000
 
@@ -45,3 +52,17 @@ def coverage(question: str, pair: dict[str, Any]) -> float:
 def match_score(question: str, pair: dict[str, Any]) -> float:
     """How well ``pair`` (``{"question", "answer"}``) answers ``question``, in [0, 1]."""
     return round((question_likeness(question, pair["question"]) + coverage(question, pair)) / 2, 4)
+
+
+def evidence(question: str, pair: dict[str, Any], *, scale: float = BM25_SCALE) -> float:
+    """How much the store knows about ``question``, in [0, 1]: the mean of :func:`match_score` and
+    the best pair's BM25 score (``pair["bm25"]``, FTS5's: lower is better) over ``scale``, capped."""
+    lexical = min(1.0, max(0.0, -float(pair.get("bm25") or 0.0)) / scale)
+    return round((match_score(question, pair) + lexical) / 2, 4)
+
+
+def signals(question: str, pairs: list[dict[str, Any]]) -> tuple[float, float]:
+    """``(match score, evidence)`` of the best of ``pairs`` (0, 0 when nothing was retrieved)."""
+    if not pairs:
+        return 0.0, 0.0
+    return match_score(question, pairs[0]), evidence(question, pairs[0])

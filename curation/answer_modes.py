@@ -7,10 +7,11 @@ The bot, `threadtune ask`, the demo and the eval's ``bot`` system all decide her
 thresholds (settings ``answer_verify_score`` and ``answer_abstain_score``, calibrated by
 ``bench/calibrate.py``).
 
-The signal is how well the best retrieved pair matches the question (``curation/answer_match.py``).
-Token log-probabilities would be a second one, but the embedded backend (`transformers serve`)
-returns none, so a question without a relevant pair is not sent to the model at all: a 135M model
-answering from its weights alone states wrong facts.
+Two signals (``curation/answer_match.py``): how well the best retrieved pair matches the question
+decides whether it is quoted verbatim; the *evidence* (that match and the pair's BM25 score) decides
+whether to answer at all. A question without evidence is not sent to the model: a 135M model
+answering from its weights alone states wrong facts. A generated answer is then checked against the
+pairs retrieved for it (:func:`check_generated`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.answer_match import match_score
+from curation.answer_match import signals
 from curation.checks import grounded_terms, hard_terms
 
 VERIFIED = "verified"
@@ -29,12 +30,12 @@ MODES = (VERIFIED, GENERATED, ABSTAIN)
 
 #: Calibrated defaults (bench/calibrate.py on tests/training/data/faq-calibration.jsonl).
 VERIFY_SCORE = 0.60
-ABSTAIN_SCORE = 0.44
+ABSTAIN_SCORE = 0.38
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Match scores at or above ``verify`` answer verbatim; below ``abstain`` the bot abstains."""
+    """Match scores at or above ``verify`` answer verbatim; evidence below ``abstain`` abstains."""
 
     verify: float = VERIFY_SCORE
     abstain: float = ABSTAIN_SCORE
@@ -47,11 +48,13 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with a question: the mode, the best pair's score, and the pair when verified."""
+    """What to do with a question: the mode, the best pair's match score, the pair when verified,
+    and the evidence that the store can answer it."""
 
     mode: str
     score: float
     pair: dict[str, Any] | None = None
+    evidence: float = 0.0
 
     @property
     def needs_model(self) -> bool:
@@ -62,12 +65,12 @@ class Decision:
 def decide(question: str, pairs: list[dict[str, Any]], thresholds: Thresholds) -> Decision:
     """The mode for ``question`` given the retrieved ``pairs`` (best first). Nothing retrieved
     scores 0: it abstains unless the abstain threshold is 0 (the model always answers)."""
-    score = match_score(question, pairs[0]) if pairs else 0.0
+    score, known = signals(question, pairs)
     if pairs and score >= thresholds.verify:
-        return Decision(VERIFIED, score, pairs[0])
-    if score < thresholds.abstain:
-        return Decision(ABSTAIN, score)
-    return Decision(GENERATED, score)
+        return Decision(VERIFIED, score, pairs[0], known)
+    if known < thresholds.abstain:
+        return Decision(ABSTAIN, score, evidence=known)
+    return Decision(GENERATED, score, evidence=known)
 
 
 _SPACE = re.compile(r"\s+")

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from curation.answer_calibration import curve, pick
-from curation.answer_match import match_score
+from curation.answer_match import signals
 from curation.answer_modes import (ABSTAIN, GENERATED, MODES, Decision, Thresholds, answer_text, check_generated,
                                    decide)
 from curation.answer_prompt import build_messages
@@ -184,14 +184,13 @@ def calibration(items: list[EvalItem], ood: list[str], contexts: dict[str, list[
                 thresholds: Thresholds) -> dict[str, Any]:
     """The threshold curve on this eval: best-pair score per question, labelled right when that
     pair's answer is the reference, unanswerable for out-of-domain questions."""
-    scored: list[tuple[float, bool | None]] = []
+    scored: list[tuple[float, float, bool | None]] = []
     for i in items:
         pairs = contexts.get(i.question, [])
         ok = bool(pairs) and normalize(pairs[0]["answer"]) == normalize(i.reference)
-        scored.append((match_score(i.question, pairs[0]) if pairs else 0.0, ok))
+        scored.append((*signals(i.question, pairs), ok))
     for q in ood:
-        pairs = contexts.get(q, [])
-        scored.append((match_score(q, pairs[0]) if pairs else 0.0, None))
+        scored.append((*signals(q, contexts.get(q, [])), None))
     points = curve(scored)
     verify, abstain = pick(points)
     return {"settings": {"verify": thresholds.verify, "abstain": thresholds.abstain},

@@ -7,7 +7,7 @@ import pytest
 
 from curation.answer_calibration import curve, pick, table
 from curation.answer_facts import in_approved
-from curation.answer_match import match_score
+from curation.answer_match import evidence, match_score
 from curation.answer_modes import (ABSTAIN, ABSTAIN_TEXT, GENERATED, VERIFIED, Thresholds, answer_text,
                                    check_generated, decide, held_back_note, unsupported_terms)
 from curation.answer_prompt import RETRIEVAL_HEADER, build_messages
@@ -78,8 +78,13 @@ def test_modes_follow_the_thresholds():
     score = match_score(asked, pair)
     assert 0 < score < 1
     assert decide(asked, [pair], Thresholds(verify=score, abstain=0)).mode == VERIFIED
-    assert decide(asked, [pair], Thresholds(verify=1.0, abstain=score)).mode == GENERATED
-    assert decide(asked, [pair], Thresholds(verify=1.0, abstain=min(1.0, score + 0.01))).mode == ABSTAIN
+    # abstaining is decided on the evidence: the match and the pair's BM25 score, averaged
+    known = evidence(asked, {**pair, "bm25": -5.0})
+    assert known == pytest.approx((score + 5.0 / 25) / 2, abs=1e-4)
+    assert evidence(asked, {**pair, "bm25": -80.0}) == pytest.approx((score + 1) / 2, abs=1e-4)
+    pair["bm25"] = -5.0
+    assert decide(asked, [pair], Thresholds(verify=1.0, abstain=known)).mode == GENERATED
+    assert decide(asked, [pair], Thresholds(verify=1.0, abstain=min(1.0, known + 0.01))).mode == ABSTAIN
     assert decide(asked, [], Thresholds()).mode == ABSTAIN
     assert answer_text(decide(asked, [], Thresholds())) == ABSTAIN_TEXT
     with pytest.raises(ValueError, match="abstain"):
@@ -130,17 +135,19 @@ def test_a_figure_counts_as_grounded_only_in_the_pairs_retrieved_for_this_questi
 
 
 def test_calibration_picks_the_lowest_precise_verify_and_the_lowest_ood_safe_abstain():
-    scored = ([(0.9, True)] * 18 + [(0.85, False)] + [(0.7, True)] * 10 + [(0.65, False)] * 4
-              + [(0.5, True)] * 5 + [(0.4, None)] * 9 + [(0.55, None)])
+    # (match, evidence, label): verify is picked on the match, abstain on the evidence
+    scored = ([(0.9, 0.9, True)] * 18 + [(0.85, 0.8, False)] + [(0.7, 0.7, True)] * 10
+              + [(0.65, 0.6, False)] * 4 + [(0.5, 0.5, True)] * 5 + [(0.4, 0.3, None)] * 16
+              + [(0.4, 0.45, None)] * 3 + [(0.55, 0.55, None)])
     points = curve(scored)
     verify, abstain = pick(points)
     at = {p.threshold: p for p in points}
     assert verify == 0.66 and at[0.66].verified_precision == pytest.approx(28 / 29, abs=1e-4)
-    assert abstain == 0.42 and at[0.42].ood_abstained == pytest.approx(0.9)
-    assert at[0.42].answered_share == 1.0
+    assert abstain == 0.46 and at[0.46].ood_abstained == pytest.approx(0.95)
+    assert at[0.46].answered_share == 1.0
     assert "| 0.66 |" in table(points, {"verify": verify}) and "verify" in table(points, {"verify": verify})
     # nothing precise enough: verify at the top of the grid
-    assert pick(curve([(0.95, False), (0.5, None)])) == (0.9, 0.52)
+    assert pick(curve([(0.95, 0.95, False), (0.5, 0.5, None)])) == (0.9, 0.52)
 
 
 def test_the_cli_picks_the_only_workspace_and_names_several(db):
