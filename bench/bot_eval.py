@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--model", help="base model folder (default: the embedded SmolLM2)")
     parser.add_argument("--models-dir", default=str(Path.home() / ".threadtune" / "models"))
     parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--out", help="also write the whole report (answers, checks) to this JSON file")
     args = parser.parse_args()
     from curation.answer_facts import in_approved
     from curation.retrieval import top_pairs
@@ -58,10 +59,14 @@ def main() -> None:
                       systems=systems, ood=ood, known=lambda terms: in_approved(db, TEAM, terms))
     seconds = time.monotonic() - t0
     print(markdown_table(report))
-    flagged = {s: sum(bool(v) for v in f.values()) for s, f in report.get("flags", {}).items()}
+    checked = report.get("checked", {})
+    held = {s: sum(bool(v["held_back"]) for v in c.values()) for s, c in checked.items()}
+    emptied = {s: sum(v["mode"] == "abstain" for v in c.values()) for s, c in checked.items()}
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1))
     print(json.dumps({"bench": "bot-eval", "pairs": len(pairs), "questions": len(items), "ood": len(ood),
-                      "systems": report["systems"], "generated_with_flags": flagged,
-                      "seconds": round(seconds, 1)}))
+                      "systems": report["systems"], "generated_with_held_back_facts": held,
+                      "generated_then_abstained": emptied, "seconds": round(seconds, 1)}))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ from bot.context import BotContext
 from bot.conversations import is_private
 from bot.roles import role_of
 from curation.candidates import add_candidate, get_candidate
-from curation.escalations import attach_candidate, mark_notified, open_escalation, open_in_thread, to_notify
+from curation.escalations import (attach_candidate, join_escalation, mark_notified, open_escalation, open_in_thread,
+                                  same_pending, to_notify)
 from curation.store import transaction
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,17 @@ def escalate(ctx: BotContext, client: WebClient, *, team_id: str, channel: str, 
         if not channel.startswith("D"):
             _notify_private(client, review_channel, channel, thread_ts)
         return False
+    first = same_pending(ctx.db(), team_id, question)
+    if first is not None:  # asked again while open or in review: one thread, every asker told
+        try:
+            client.chat_postMessage(channel=first["review_channel"], thread_ts=first["review_ts"],
+                                    text=f"Asked again by <@{user_id}> in <#{channel}>:\n{quote(question)}",
+                                    unfurl_links=False, unfurl_media=False)
+        except SlackApiError as err:
+            log.warning("could not note the repeated question: %s", err.response.get("error"))
+        join_escalation(ctx.db(), first, channel_id=channel, thread_ts=thread_ts, user_id=user_id,
+                        question=question, answer_id=answer_id)
+        return True
     try:
         resp = client.chat_postMessage(channel=review_channel, text=open_question_text(user_id, channel, question),
                                        unfurl_links=False, unfurl_media=False)
@@ -122,9 +134,9 @@ def take_reply(ctx: BotContext, client: WebClient, team_id: str, event: dict[str
     return added.id
 
 
-def notify_answered(ctx: BotContext, client: WebClient, team_id: str, candidate_id: int) -> int:
-    """Tell each asker whose open question ``candidate_id`` answers, now approved; returns how many."""
-    db = ctx.db()
+def notify_answered(db: Any, client: WebClient, team_id: str, candidate_id: int) -> int:
+    """Tell each asker whose open question ``candidate_id`` answers, now approved; returns how many.
+    Called on approval in Slack (bot/review.py) and by `threadtune review approve`."""
     told = 0
     for esc in to_notify(db, team_id, candidate_id):
         answer = get_candidate(db, team_id, candidate_id)["answer"]

@@ -220,7 +220,7 @@ def show(ctx: BotContext, client: WebClient, user: str, action: str, d: review.D
             from bot.escalation import notify_answered
 
             # an open question's asker waits
-            notify_answered(ctx, client, d.candidate["team_id"], d.candidate["id"])
+            notify_answered(ctx.db(), client, d.candidate["team_id"], d.candidate["id"])
 
 
 # --- slash commands ----------------------------------------------------------------------------

@@ -106,3 +106,55 @@ def test_a_generated_answer_whose_every_sentence_is_unsupported_abstains_and_ask
     streamed = [_text(c.params) for c in fake_slack.calls_for("chat.update")]
     assert len(streamed) >= 2 and not any("30 days" in t or "555" in t for t in streamed)
     eventually(lambda: posts_in(fake_slack, "C0REVIEW"), what="the open question")
+
+
+def _open_question(bot, db, question: str, ts: str, user: str = MEMBER) -> None:
+    mention(bot, question, ts, user=user)
+    eventually(lambda: db.execute("select 1 from escalations where thread_ts = ?", [ts]).fetchone(),
+               what=f"the open question from {ts}")
+
+
+def test_the_same_open_question_asked_twice_is_one_thread_and_both_askers_are_told(bot, fake_slack, db):
+    from tests.conftest import ADMIN
+
+    _open_question(bot, db, "Can I bring my dog to the office on Fridays?", "1700000700.000100")
+    _open_question(bot, db, "can I bring my dog into the office on fridays", "1700000800.000100",
+                   user=ADMIN)
+    tops = [p for p in posts_in(fake_slack, "C0REVIEW") if "Open question" in p["text"]]
+    assert len(tops) == 1  # one open question, not two
+    review_ts = next(ts for (ch, ts), m in fake_slack.posted.items() if ch == "C0REVIEW" and m is not None
+                     and "Open question" in (m.get("text") or ""))
+    again = eventually(lambda: posts_in(fake_slack, "C0REVIEW", review_ts), what="the repeat noted")[0]
+    assert "Asked again by" in again["text"] and f"<@{ADMIN}>" in again["text"]
+    bot.event({"type": "message", "channel": "C0REVIEW", "thread_ts": review_ts, "channel_type": "channel",
+               "user": REVIEWER, "text": "Yes, calm dogs are welcome on Fridays.", "ts": "1700000801.000100"})
+    cid = eventually(lambda: db.execute("select candidate_id from escalations where status = 'answered'")
+                     .fetchone(), what="the candidate")[0]
+    assert db.execute("select count(*), count(distinct candidate_id) from escalations where status = 'answered'"
+                      ).fetchone() == (2, 1)
+    bot.block_action(rb.ACTION_APPROVE, str(cid), user_id=REVIEWER, channel="C0REVIEW",
+                     message_ts=get_candidate(db, TEAM, cid)["review_ts"])
+    for ts, user in (("1700000700.000100", MEMBER), ("1700000800.000100", ADMIN)):
+        told = eventually(lambda ts=ts: [p for p in posts_in(fake_slack, WATCHED, ts)
+                                         if "now has an answer" in p.get("text", "")], what=f"note in {ts}")
+        assert f"<@{user}>" in told[0]["text"]
+
+
+def test_an_escalation_approved_from_the_cli_tells_the_asker_in_slack(bot, fake_slack, db, settings):
+    from tests.foundation.test_cli import run_cli
+
+    _open_question(bot, db, "Can I bring my dog to the office on Fridays?", "1700000900.000100")
+    review_ts = next(ts for (ch, ts), m in fake_slack.posted.items() if ch == "C0REVIEW" and m is not None
+                     and "Open question" in (m.get("text") or ""))
+    bot.event({"type": "message", "channel": "C0REVIEW", "thread_ts": review_ts, "channel_type": "channel",
+               "user": REVIEWER, "text": "Yes, calm dogs are welcome on Fridays.", "ts": "1700000901.000100"})
+    cid = eventually(lambda: db.execute("select candidate_id from escalations where status = 'answered'")
+                     .fetchone(), what="the candidate")[0]
+    out = run_cli("review", "approve", str(cid), "--as", REVIEWER, data_dir=settings.data_dir,
+                  env={"THREADTUNE_TEAM_ID": TEAM, "SLACK_BOT_TOKEN": "xoxb-test",
+                       "THREADTUNE_SLACK_API_URL": fake_slack.api_url, "THREADTUNE_REVIEWER_IDS": REVIEWER})
+    assert out.returncode == 0, out.stderr
+    assert "told 1 of 1 asker(s) in Slack" in out.stdout
+    told = [p for p in posts_in(fake_slack, WATCHED, "1700000900.000100") if "now has an answer" in p.get("text", "")]
+    assert told and f"<@{MEMBER}>" in told[0]["text"] and "calm dogs are welcome" in told[0]["text"]
+    assert db.execute("select status from escalations").fetchone()[0] == "notified"

@@ -190,6 +190,23 @@ def register(app: typer.Typer) -> None:
             console.print(f"  {h['at']} {h['actor']} {h['action']} via {h['via']}"
                           + (f": {h['reason']}" if h["reason"] else ""), highlight=False)
 
+    def tell_askers(s, db, candidate_id: int) -> None:  # noqa: ANN001
+        """An approved answer to open questions: their askers are told in Slack, as on approval there."""
+        from curation.escalations import to_notify
+
+        waiting = to_notify(db, s.team_id, candidate_id)
+        if not waiting:
+            return
+        if not s.slack_bot_token:
+            err_console.print(f"#{candidate_id} answers {len(waiting)} open question(s); set SLACK_BOT_TOKEN "
+                              "to tell the askers in Slack", style="yellow", highlight=False)
+            return
+        from bot.escalation import notify_answered
+        from training.notify import slack_client
+
+        told = notify_answered(db, slack_client(s.slack_bot_token, s.slack_api_url), s.team_id, candidate_id)
+        console.print(f"#{candidate_id}: told {told} of {len(waiting)} asker(s) in Slack", highlight=False)
+
     @review_app.command("approve")
     @user_errors
     def review_approve(
@@ -205,6 +222,8 @@ def register(app: typer.Typer) -> None:
         for cid in candidate_ids:
             d = approve(db, s.team_id, cid, who, via="cli", quorum=s.review_quorum, operator=operator)
             console.print(f"#{cid}: {d.message}", highlight=False)
+            if d.changed and d.candidate["status"] == "approved":
+                tell_askers(s, db, cid)
 
     @review_app.command("reject")
     @user_errors
