@@ -7,9 +7,7 @@ pairs. Each question of ``tests/training/data/faq-calibration.jsonl`` (76 rephra
 outside the acceptance set, 36 unrelated questions) is asked of both stores; BM25 retrieves, and the
 best pair gets its match score and evidence (curation/answer_match.py), labelled right, wrong, or
 unanswerable (the unrelated questions, and at 60 pairs the rephrasings whose pair is not in the
-store). First the BM25 scale of the evidence: the one of ``SCALES`` whose abstain thresholds answer
-the most answerable questions, averaged over out-of-domain targets of 80–95%. Then the verify
-threshold is the lowest whose verbatim answers are ≥ 90% right; the abstain threshold the lowest
+store). The verify threshold is the lowest whose verbatim answers are ≥ 90% right; the abstain threshold the lowest
 that abstains on ≥ 85% of the unanswerable questions (curation/answer_calibration.py). The
 acceptance rephrasings and the out-of-domain eval file are not used here.
 """
@@ -25,9 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.faq_store import CALIBRATION, acceptance_pairs, all_pairs, load_store, read_jsonl  # noqa: E402
-
-SCALES = (10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0)
-OOD_TARGETS = (0.80, 0.85, 0.90, 0.95)
 
 
 def retrieved(pairs: list[dict], questions: list[dict]) -> list[tuple[str, list[dict], bool | None]]:
@@ -45,12 +40,11 @@ def retrieved(pairs: list[dict], questions: list[dict]) -> list[tuple[str, list[
     return out
 
 
-def scored(rows: list[tuple[str, list[dict], bool | None]], scale: float) -> list[tuple[float, float, bool | None]]:
-    """``(match, evidence at this BM25 scale, label)`` per question."""
-    from curation.answer_match import evidence, match_score
+def scored(rows: list[tuple[str, list[dict], bool | None]]) -> list[tuple[float, float, bool | None]]:
+    """``(match, evidence, label)`` per question."""
+    from curation.answer_match import signals
 
-    return [(match_score(q, top[0]), evidence(q, top[0], scale=scale), ok) if top else (0.0, 0.0, ok)
-            for q, top, ok in rows]
+    return [(*signals(q, top), ok) for q, top, ok in rows]
 
 
 def main() -> None:
@@ -58,27 +52,16 @@ def main() -> None:
 
     questions = read_jsonl(CALIBRATION)
     small, large = retrieved(acceptance_pairs(60), questions), retrieved(all_pairs(), questions)
-    by_scale = {}
-    fine = tuple(round(0.005 * i, 3) for i in range(201))  # the scale is picked on a fine grid
-    for scale in SCALES:
-        points = curve(scored(small + large, scale), fine)
-        by_scale[scale] = round(sum(next((p.answered_share for p in points if p.ood_abstained is not None
-                                          and p.ood_abstained >= t), 0.0) for t in OOD_TARGETS)
-                                / len(OOD_TARGETS), 4)
-    scale = max(SCALES, key=lambda s: by_scale[s])  # the first (smallest) of equals
-    points = curve(scored(small + large, scale))
+    points = curve(scored(small + large))
     verify, abstain = pick(points)
-    print(f"BM25 scale of the evidence, mean answered share over OOD targets {OOD_TARGETS}: "
-          + ", ".join(f"{s:g}: {v:.1%}" for s, v in by_scale.items()) + f" → {scale:g}")
     print(table(points, {"verify": verify, "abstain": abstain}))
     at_size = {}
     for name, rows in (("60", small), ("all", large)):
-        p = {pt.threshold: pt for pt in curve(scored(rows, scale))}
+        p = {pt.threshold: pt for pt in curve(scored(rows))}
         at_size[name] = {"verified_share": p[verify].verified_share,
                          "verified_precision": p[verify].verified_precision,
                          "answered_share": p[abstain].answered_share, "ood_abstained": p[abstain].ood_abstained}
-    print(json.dumps({"bench": "calibrate", "questions": len(questions), "bm25_scale": scale,
-                      "scales": by_scale, "verify": verify, "abstain": abstain, "at_thresholds": at_size}))
+    print(json.dumps({"bench": "calibrate", "questions": len(questions), "verify": verify, "abstain": abstain, "at_thresholds": at_size}))
 
 
 if __name__ == "__main__":

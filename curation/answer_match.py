@@ -9,10 +9,11 @@ The score is the mean of two views of the same question:
 
 BM25 ranks the pairs; this score decides whether the best one is quoted verbatim (see
 ``curation/answer_modes.py``). Whether to answer at all is decided on the *evidence*: the mean of
-this score and the best pair's BM25 score scaled to [0, 1] (``BM25_SCALE``). BM25 weighs a word by
-its rarity in the store, so a question sharing one common word with a pair ("What is the *capital*
-of Australia?") has little evidence, while a casual rephrasing that shares its rare words with the
-right pair has much, however differently it is worded. Thresholds and the scale are calibrated on
+this score and the best pair's BM25 score over the score its own question gets for it (so the
+ratio is in [0, 1] whatever the size of the store). BM25 weighs a word by its rarity in the store,
+so a question sharing one common word with a pair ("What is the *capital* of Australia?") has
+little evidence, while a casual rephrasing that shares the pair's rare words has much, however
+differently it is worded. Thresholds and the scale are calibrated on
 held-out rephrasings (``bench/calibrate.py``); reranking BM25's top candidates by the match score
 lowered the first-hit rate on them (``bench/retrieval.py``), so it does not rank.
 """
@@ -25,9 +26,6 @@ from rapidfuzz import fuzz
 
 from curation.dedup import content_stems
 
-#: BM25 score (FTS5's, negated) at which a pair counts as full lexical evidence; calibrated by
-#: bench/calibrate.py on stores of 60 and 754 pairs.
-BM25_SCALE = 25.0
 #: Characters of an answer read for coverage (answers can be long; the start says what it is about).
 ANSWER_CHARS = 2000
 
@@ -54,10 +52,12 @@ def match_score(question: str, pair: dict[str, Any]) -> float:
     return round((question_likeness(question, pair["question"]) + coverage(question, pair)) / 2, 4)
 
 
-def evidence(question: str, pair: dict[str, Any], *, scale: float = BM25_SCALE) -> float:
+def evidence(question: str, pair: dict[str, Any]) -> float:
     """How much the store knows about ``question``, in [0, 1]: the mean of :func:`match_score` and
-    the best pair's BM25 score (``pair["bm25"]``, FTS5's: lower is better) over ``scale``, capped."""
-    lexical = min(1.0, max(0.0, -float(pair.get("bm25") or 0.0)) / scale)
+    the pair's BM25 score for the question (``pair["bm25"]``, FTS5's: lower is better) over its score
+    for its own question (``pair["bm25_self"]``, see curation.retrieval), capped at 1."""
+    got, best = -float(pair.get("bm25") or 0.0), -float(pair.get("bm25_self") or 0.0)
+    lexical = min(1.0, max(0.0, got / best)) if best > 0 else 0.0
     return round((match_score(question, pair) + lexical) / 2, 4)
 
 

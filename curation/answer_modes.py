@@ -30,7 +30,7 @@ MODES = (VERIFIED, GENERATED, ABSTAIN)
 
 #: Calibrated defaults (bench/calibrate.py on tests/training/data/faq-calibration.jsonl).
 VERIFY_SCORE = 0.60
-ABSTAIN_SCORE = 0.38
+ABSTAIN_SCORE = 0.42
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,10 @@ def top_pairs(db: Any, team_id: str, question: str, k: int = 3, *,
     an admin shared the channel. ``None`` (no channel: the CLI, evaluation) means pairs that may
     answer anywhere.
 
-    Each is ``{"id", "question", "answer", "bm25"}`` (``bm25``: FTS5's score, lower is better).
-    Empty when nothing matches. Stale pairs (whose source
-    was deleted or forgotten) are never retrieved.
+    Each is ``{"id", "question", "answer", "bm25"}`` (``bm25``: FTS5's score, lower is better); the
+    best one also has ``bm25_self``, the score its own question gets for it (the most it could
+    score: curation.answer_match uses the ratio). Empty when nothing matches. Stale pairs (whose
+    source was deleted or forgotten) are never retrieved.
     """
     match = fts_query(question)
     if not match or k < 1:
@@ -49,4 +50,16 @@ def top_pairs(db: Any, team_id: str, question: str, k: int = 3, *,
         f"and {visible_sql('c')} order by bm25(candidates_fts) limit ?",
         [match, team_id, visible_in, k],
     ).fetchall()
-    return [{"id": r[0], "question": r[1], "answer": r[2], "bm25": r[3]} for r in rows]
+    pairs = [{"id": r[0], "question": r[1], "answer": r[2], "bm25": r[3]} for r in rows]
+    if pairs:
+        pairs[0]["bm25_self"] = self_score(db, pairs[0])
+    return pairs
+
+
+def self_score(db: Any, pair: dict[str, Any]) -> float:
+    """FTS5's BM25 score of ``pair`` for its own question as the query (0.0 when it has no words)."""
+    match = fts_query(pair["question"])
+    row = db.execute("select bm25(candidates_fts) from candidates_fts where candidates_fts match ? "
+                     "and rowid = (select rowid from candidates where id = ?)", [match, pair["id"]]).fetchone() \
+        if match else None
+    return float(row[0]) if row else 0.0

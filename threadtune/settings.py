@@ -150,7 +150,7 @@ class Settings(BaseSettings):
         "pair verbatim, badged verified, with no generation (calibrated: bench/calibrate.py).",
     )
     answer_abstain_score: float = Field(
-        default=0.38, ge=0, le=1,
+        default=0.42, ge=0, le=1,
         description="Evidence (0–1: the best pair's match score and its BM25 score, averaged) below "
         "which the bot does not answer but asks the team (calibrated: bench/calibrate.py); between "
         "the two, the model writes an answer marked not verified.",

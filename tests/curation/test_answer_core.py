@@ -78,17 +78,37 @@ def test_modes_follow_the_thresholds():
     score = match_score(asked, pair)
     assert 0 < score < 1
     assert decide(asked, [pair], Thresholds(verify=score, abstain=0)).mode == VERIFIED
-    # abstaining is decided on the evidence: the match and the pair's BM25 score, averaged
-    known = evidence(asked, {**pair, "bm25": -5.0})
-    assert known == pytest.approx((score + 5.0 / 25) / 2, abs=1e-4)
-    assert evidence(asked, {**pair, "bm25": -80.0}) == pytest.approx((score + 1) / 2, abs=1e-4)
-    pair["bm25"] = -5.0
+    # abstaining is decided on the evidence: the match and the pair's BM25 score for the question
+    # over its score for its own question, averaged
+    known = evidence(asked, {**pair, "bm25": -2.0, "bm25_self": -8.0})
+    assert known == pytest.approx((score + 0.25) / 2, abs=1e-4)
+    assert evidence(asked, {**pair, "bm25": -9.0, "bm25_self": -8.0}) == pytest.approx((score + 1) / 2, abs=1e-4)
+    assert evidence(asked, pair) == pytest.approx(score / 2, abs=1e-4)  # no BM25: no lexical evidence
+    pair.update(bm25=-2.0, bm25_self=-8.0)
     assert decide(asked, [pair], Thresholds(verify=1.0, abstain=known)).mode == GENERATED
     assert decide(asked, [pair], Thresholds(verify=1.0, abstain=min(1.0, known + 0.01))).mode == ABSTAIN
     assert decide(asked, [], Thresholds()).mode == ABSTAIN
     assert answer_text(decide(asked, [], Thresholds())) == ABSTAIN_TEXT
     with pytest.raises(ValueError, match="abstain"):
         Thresholds(verify=0.3, abstain=0.5)
+
+
+def test_the_lexical_evidence_does_not_depend_on_the_size_of_the_store(tmp_path):
+    from curation.answer_match import signals
+
+    question = "is there a deadline for travel expense reports after a trip?"
+    pair = ("How do I submit an expense report for travel?", "Use the Expenses app within 30 days.")
+    filler = [(f"How do I configure widget {n} for team {n % 7}?", f"Open settings page {n}.") for n in range(300)]
+    got = []
+    for extra in ([], filler):
+        db = connect(tmp_path / f"s{len(extra)}.db")
+        for k, (q, a) in enumerate([pair] + extra):
+            db["candidates"].insert({"team_id": TEAM, "question": q, "answer": a, "status": "approved",
+                                     "origin": "manual", "dedup_key": f"k{k}", "created_at": now()})
+        db.conn.commit()
+        got.append(signals(question, top_pairs(db, TEAM, question)))
+    # one pair or 301: raw BM25 differs by far, the evidence hardly at all, and it is answered
+    assert abs(got[0][1] - got[1][1]) < 0.05 and min(e for _, e in got) >= Thresholds().abstain
 
 
 def test_unrelated_questions_abstain_and_rephrasings_do_not(db):

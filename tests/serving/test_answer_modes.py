@@ -23,7 +23,7 @@ TEAM = "T0FAKE"
 def bot(answer_bot_factory, answer_settings, db):
     """The answer bot with the calibrated thresholds (the shared fixture lets the model answer all)."""
     watch(db)
-    return answer_bot_factory(answer_settings.model_copy(update={"answer_abstain_score": 0.38}))
+    return answer_bot_factory(answer_settings.model_copy(update={"answer_abstain_score": 0.42}))
 
 
 def posts_in(fake_slack, channel: str, thread_ts: str | None = None) -> list[dict]:
@@ -80,7 +80,7 @@ def test_abstain_escalate_expert_reply_approve_and_the_asker_is_told(bot, fake_s
 def test_without_a_review_channel_the_bot_abstains_and_says_to_ask_the_team(
         answer_bot_factory, answer_settings, fake_slack, fake_llm, db):
     watch(db)
-    bot = answer_bot_factory(answer_settings.model_copy(update={"answer_abstain_score": 0.38,
+    bot = answer_bot_factory(answer_settings.model_copy(update={"answer_abstain_score": 0.42,
                                                                 "review_channel": None}))
     mention(bot, "What is the capital of Australia?", "1700000500.000100")
     body = _text(final_update(fake_slack))

@@ -208,8 +208,9 @@ def register(app: typer.Typer) -> None:
             console.print(answer_text(prep.decision), markup=False, highlight=False, soft_wrap=True)
         elif prep.mode == ABSTAIN:
             console.print(answer_text(prep.decision), markup=False, highlight=False, soft_wrap=True)
-            err_console.print(f"best approved match {prep.decision.score:.2f} < THREADTUNE_ANSWER_ABSTAIN_SCORE "
-                              f"{thresholds.abstain:.2f}; in Slack the bot asks the team", style="dim")
+            err_console.print(f"evidence {prep.decision.evidence:.2f} < THREADTUNE_ANSWER_ABSTAIN_SCORE "
+                              f"{thresholds.abstain:.2f} (best approved match {prep.decision.score:.2f}); "
+                              "in Slack the bot asks the team", style="dim")
         else:
             text = ""
             with live_server(s, db) as (base_url, model):
