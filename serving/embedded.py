@@ -31,7 +31,7 @@ from pathlib import Path
 
 from serving.errors import ModelNotFound, ServerError
 from serving.models import is_hf_folder, offline_env, served_name
-from serving.process import HOST, ServerLifecycle, ServerProcess, free_port
+from serving.process import HOST, ServerProcess, free_port
 
 STARTUP_TIMEOUT_S = 300.0
 _MERGED_MARKER = "threadtune-merged.json"
@@ -114,7 +114,7 @@ def merged_model(base_dir: Path, adapter_dir: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-class EmbeddedServer(ServerLifecycle):
+class EmbeddedServer:
     """``transformers serve`` for one model folder on ``host:port``; ``start()``/``stop()`` or ``with``.
 
     ``model_path`` is a plain HF folder (the converted base, or :func:`merged_model`'s output).
@@ -243,3 +243,9 @@ class EmbeddedServer(ServerLifecycle):
             return self.model
         self.restart(path, name)
         return self.model
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -8,8 +8,7 @@
   passes, raises :class:`ServerError` with the tail of its log;
 - :func:`stop_process_group` sends SIGTERM to the group, SIGKILL after a grace period, and reaps.
 
-The embedded server, vLLM and the training worker all use this module; the two model servers share
-:class:`ServerLifecycle` (``with``, and the tail of their log).
+The embedded server, vLLM and the training worker all use this module.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Any
 
 from serving.client import health
 from serving.errors import ServerError
@@ -163,29 +162,3 @@ class ServerProcess:
     def log_tail(self, n: int = 30) -> str:
         """The last ``n`` lines of the child's log."""
         return tail(self.log_path, n)
-
-
-class ServerLifecycle:
-    """What the embedded server and vLLM share around their :class:`ServerProcess`: ``with server:``
-    starts it and stops it on the way out, and :meth:`log_tail` reads its log. A class using it
-    defines ``start()`` (returning itself), ``stop()`` and ``log_path``."""
-
-    log_path: Path | None
-
-    def start(self) -> Self:
-        """Start the server and wait until it is healthy."""
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        """Stop the server; safe to call twice."""
-        raise NotImplementedError
-
-    def log_tail(self, n: int = 30) -> str:
-        """The last ``n`` lines of the server's log (empty when it has none)."""
-        return tail(self.log_path, n)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -35,7 +35,7 @@ from serving.client import health
 from serving.models import served_name
 from serving.errors import ServerError, ServingError
 from serving.models import offline_env
-from serving.process import ServerLifecycle, ServerProcess
+from serving.process import ServerProcess
 
 RUNTIME_LORA_ENV = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
 BASE_NAME = served_name(None)
@@ -186,7 +186,7 @@ def vllm_available(python: Path = DEFAULT_PYTHON) -> bool:
     return Path(python).is_file()
 
 
-class VllmServer(ServerLifecycle):
+class VllmServer:
     """A vLLM server we spawned, or one we attach to by base URL; loads and unloads adapters."""
 
     def __init__(self, base_url: str, *, cfg: VllmConfig | None = None, api_key: str | None = None,
@@ -278,6 +278,12 @@ class VllmServer(ServerLifecycle):
         server, self._server = self._server, None
         if server is not None:
             server.stop()
+
+    def __enter__(self) -> VllmServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     # --- runtime LoRA API -------------------------------------------------------------------
     def _post(self, path: str, body: dict) -> None:
