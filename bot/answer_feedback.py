@@ -122,7 +122,8 @@ def register(app, ctx: BotContext) -> None:
         ack()
         user = body["user"]["id"]
         if not has_role(ctx.settings, user, "reviewer", client, team_id=_team(body)):
-            respond(refusal(ctx.settings, "reviewer", "save answers as FAQs", team_id=_team(body)), replace_original=False)
+            respond(refusal(ctx.settings, "reviewer", "save answers as FAQs", team_id=_team(body)),
+                    replace_original=False)
             return
         db = ctx.db()
         answer = _answer_row(db, _team(body), action.get("value"))

@@ -229,7 +229,8 @@ def show(ctx: BotContext, client: WebClient, user: str, action: str, d: review.D
 def review_command(ctx: BotContext, req: SlashRequest, client: WebClient, respond) -> None:  # noqa: ANN001
     """Post the next batch of candidates for review: `/threadtune review [N]` (reviewers)."""
     if not has_role(ctx.settings, req.user_id, "reviewer", client, team_id=req.team_id):
-        respond(text=refusal(ctx.settings, "reviewer", "pull candidates for review", team_id=req.team_id), response_type="ephemeral")
+        respond(text=refusal(ctx.settings, "reviewer", "pull candidates for review", team_id=req.team_id),
+                response_type="ephemeral")
         return
     try:
         limit = min(MAX_BATCH, max(1, int(req.args[0]))) if req.args else DEFAULT_BATCH

@@ -157,9 +157,11 @@ def test_threadtune_review_stays_within_its_response_url(bot, fake_slack, db):
                       origin="manual", sources=[], created_by=REVIEWER)
     bot.command("/threadtune", "review 8", user_id=REVIEWER, channel_id="C0REVIEW",
                 response_url=fake_slack.response_url("review"))
-    eventually(lambda: len([c for c in fake_slack.calls_for("chat.postMessage")]) >= 8, 20, what="8 posts")
-    stays(lambda: fake_slack.refusals("response_url") == [], 0.5, what="no response_url refused")
-    assert 1 <= fake_slack.count("response_url") <= 5
+    done = eventually(lambda: [c for c in fake_slack.calls_for("response_url") if "Posted" in c.params["text"]],
+                      30, what="the summary, once every candidate is posted")
+    assert "Posted 8 candidates" in done[0].params["text"]
+    assert len([key for key in fake_slack.posted if key[0] == "C0REVIEW"]) == 8
+    assert fake_slack.refusals("response_url") == [] and 1 <= fake_slack.count("response_url") <= 5
 
 
 def test_in_source_thread_mode_a_candidate_whose_thread_is_gone_is_reviewed_in_the_review_channel(
