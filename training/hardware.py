@@ -18,8 +18,8 @@ REPORTED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16"
 #: OpenMP settings a CPU training child starts with unless the environment already sets them.
 #: PASSIVE: threads that wait for work sleep instead of spinning, which on a CPU shared with
 #: other jobs (the bot, the server, a second worker) keeps the waiting thread from taking a core
-#: that the working one needs (measured: ``python bench/train.py --levers``). Left out when the
-#: environment already says how threads wait (any of :data:`WAIT_VARIABLES`).
+#: that the working one needs (measured under load: 2.6x; on a quiet machine about even: README,
+#: issue #17). Left out when the environment already says how threads wait (:data:`WAIT_VARIABLES`).
 CPU_THREAD_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
 #: Variables that set how OpenMP threads wait. ``GOMP_SPINCOUNT=300000`` alone is libgomp's own
 #: default (what a run got before the passive default), spelled out.
