@@ -107,6 +107,8 @@ def main() -> None:
     parser.add_argument("--models-dir", default=str(Path.home() / ".threadtune" / "models"))
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--out", help="also write the whole report (answers, checks) to this JSON file")
+    parser.add_argument("--systems", help="bot-base, bot or both, comma-separated (default: both with "
+                        "--adapter, else bot-base)")
     parser.add_argument("--logprobs", action="store_true",
                         help="also measure the generated answers' log-probabilities as an abstain signal")
     args = parser.parse_args()
@@ -123,7 +125,8 @@ def main() -> None:
     items = [EvalItem(q["question"], by_id[q["source_id"]]["answer"]) for q in read_jsonl(REPHRASINGS)]
     ood = [q["question"] for q in read_jsonl(OOD)]
     base = args.model or str(resolve("embedded", Path(args.models_dir)).path)
-    systems = ("bot-base", "bot") if args.adapter else ("bot-base",)
+    systems = tuple(args.systems.split(",")) if args.systems else (("bot-base", "bot") if args.adapter
+                                                                    else ("bot-base",))
     t0 = time.monotonic()
     contexts = {q: top_pairs(db, TEAM, q, 3) for q in [i.question for i in items] + ood}
     report = evaluate(items, base_model=base, adapter_path=args.adapter, system_prompt=SYSTEM,
