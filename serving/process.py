@@ -6,7 +6,9 @@
   server or training run eating the CPU;
 - :meth:`ServerProcess.wait_healthy` polls ``/health`` and, when the child exits or the deadline
   passes, raises :class:`ServerError` with the tail of its log;
-- :func:`stop_process_group` sends SIGTERM to the group, SIGKILL after a grace period, and reaps.
+- :func:`stop_process_group` sends SIGTERM to the group, SIGKILL after a grace period, and reaps;
+- a server runs under ``serving/group_guard.py`` (:func:`guarded`), the leader of its group, which
+  kills what the server left behind when it exits, and the whole group when threadtune dies.
 
 The embedded server, vLLM and the training worker all use this module.
 """
@@ -17,6 +19,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -27,6 +30,7 @@ from serving.client import health
 from serving.errors import ServerError
 
 HOST = "127.0.0.1"
+GUARD = Path(__file__).with_name("group_guard.py")
 
 
 def free_port(host: str = HOST) -> int:
@@ -85,6 +89,16 @@ def stop_process_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
     proc.wait()
 
 
+def guarded(cmd: Sequence[str], grace_s: float, *, tie: bool | None = None) -> list[str]:
+    """``cmd`` run under ``serving/group_guard.py``: whatever it starts dies with it (vLLM's engine
+    core outlived a killed API server before), and, tied (by default when called from the main
+    thread, as :func:`spawn` ties), with this process too. Spawn the result with ``tie=False``: the
+    guard ties itself, with SIGTERM, so that it can take the whole group down."""
+    if tie is None:
+        tie = threading.current_thread() is threading.main_thread()
+    return [sys.executable, str(GUARD), f"{grace_s:g}", "1" if tie else "0", "--", *cmd]
+
+
 def tail(path: Path | None, n: int = 30) -> str:
     """The last ``n`` lines of a log file ('' when there is none)."""
     if not path or not Path(path).is_file():
@@ -120,7 +134,7 @@ class ServerProcess:
         """Spawn and wait until healthy; on failure the child is stopped and ServerError raised."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = spawn(self.cmd, env=self.env, stdout=log)
+            self.proc = spawn(guarded(self.cmd, self.stop_grace_s), env=self.env, stdout=log, tie=False)
         try:
             self.wait_healthy()
         except BaseException:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 from serving.errors import ServerError
 from serving.process import ServerProcess, free_port, spawn, stop_process_group
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HEALTHY = textwrap.dedent("""
     import http.server, sys
@@ -65,3 +69,80 @@ def test_stop_kills_a_child_that_ignores_sigterm(tmp_path):
         time.sleep(0.05)
     stop_process_group(proc, grace_s=0.5)
     assert proc.returncode == -9
+
+
+#: A server that starts an engine process of its own first, as vLLM's API server starts EngineCore.
+WITH_ENGINE = textwrap.dedent("""
+    import os, subprocess, sys, time
+    engine = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    print(f"server {os.getpid()} engine {engine.pid}", flush=True)
+""") + HEALTHY
+
+
+def pids_in_log(path) -> tuple[int, int]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in path.read_text().splitlines():
+            if line.startswith("server "):
+                _, server_pid, _, engine_pid = line.split()
+                return int(server_pid), int(engine_pid)
+        time.sleep(0.05)
+    raise AssertionError(f"no pids in {path}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_dead(pids, timeout: float = 15.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def test_stop_leaves_no_process_of_the_server_group(tmp_path):
+    from serving.group_guard import group_members
+
+    s = server(tmp_path, WITH_ENGINE).start()
+    pgid = s.pid
+    server_pid, engine_pid = pids_in_log(tmp_path / "server.log")
+    assert {pgid, server_pid, engine_pid} <= set(group_members(pgid))
+    s.stop()
+    assert wait_dead([server_pid, engine_pid]) == [] and group_members(pgid) == []
+
+
+def test_a_server_killed_alone_takes_its_engine_down(tmp_path):
+    """vLLM's EngineCore outlived a killed API server: the guard kills what the server left."""
+    s = server(tmp_path, WITH_ENGINE).start()
+    server_pid, engine_pid = pids_in_log(tmp_path / "server.log")
+    os.kill(server_pid, signal.SIGKILL)
+    assert wait_dead([engine_pid]) == []
+    assert s.proc.wait(15) == 128 + signal.SIGKILL and not s.running()
+    s.stop()
+
+
+def test_a_dead_parent_takes_the_server_and_its_engine_down(tmp_path):
+    """threadtune killed (SIGKILL): no server, engine or guard is left eating the CPU."""
+    import subprocess
+
+    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from serving.process import ServerProcess, free_port
+        port = free_port()
+        s = ServerProcess("t", [sys.executable, "-c", {WITH_ENGINE!r}, str(port)], f"http://127.0.0.1:{{port}}/v1",
+                          env=dict(os.environ), log_path=__import__("pathlib").Path({str(tmp_path / "server.log")!r}),
+                          startup_timeout_s=30).start()
+        print(s.pid, flush=True)
+        time.sleep(600)
+    """)], stdout=subprocess.PIPE, text=True)
+    guard = int(parent.stdout.readline())
+    server_pid, engine_pid = pids_in_log(tmp_path / "server.log")
+    parent.kill()
+    parent.wait()
+    assert wait_dead([guard, server_pid, engine_pid]) == []
