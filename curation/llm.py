@@ -75,7 +75,7 @@ def llm_session(cfg: LLMConfig) -> Iterator[LLM]:
     if cfg.base_model is None:
         raise CurationError("no curation model: set THREADTUNE_LLM_BASE_URL or a base model")
     from serving.backend import LiveModel, make_backend
-    from serving.vllm import VllmServer
+    from serving.embedded import EmbeddedServer
 
     log_dir = cfg.log_dir or Path(cfg.base_model).parent
     server = make_backend(cfg.backend, LiveModel(None, Path(cfg.base_model)), port=0,
@@ -85,7 +85,7 @@ def llm_session(cfg: LLMConfig) -> Iterator[LLM]:
     try:
         client = _client(server.base_url, server.model, cfg)
         try:
-            yield LLM(client, max_tokens=cfg.max_tokens, batching=isinstance(server, VllmServer))
+            yield LLM(client, max_tokens=cfg.max_tokens, batching=not isinstance(server, EmbeddedServer))
         finally:
             client.close()
     finally:

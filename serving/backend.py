@@ -3,7 +3,9 @@
 - :class:`serving.embedded.EmbeddedServer`: ``transformers serve`` on the CPU, a merged copy per
   adapter, a restart per promotion.
 - :class:`serving.vllm.VllmServer`: vLLM from its own environment, on a CPU or a GPU (spawned or
-  attached), adapters hot-loaded with no restart.
+  attached), adapters hot-loaded with no restart (on a GPU);
+- :class:`serving.swap.MergedVllm`: vLLM serving the live adapter merged, behind a proxy, swapped
+  for the next version without dropping a request (on a CPU).
 
 serving/ never reads the store: the caller (the CLI, the bot) reads the live model from the
 ``models`` table and passes :class:`LiveModel` in.
@@ -18,6 +20,8 @@ from typing import Literal, Protocol
 from serving.errors import ServingError
 
 BackendName = Literal["embedded", "vllm"]
+#: How a spawned vLLM serves the live adapter: unmerged and hot-loaded, or merged and swapped.
+VllmLive = Literal["auto", "merged", "adapter"]
 
 
 @dataclass(frozen=True)
@@ -81,18 +85,35 @@ def make_backend(choice: str, live: LiveModel, *, port: int, serving_url: str | 
                  merged_dir: Path | None = None, work_dir: Path | None = None,
                  host: str = "127.0.0.1", max_lora_rank: int = 16,
                  continuous_batching: bool = False, vllm_python: Path | None = None,
-                 cpu_kvcache_gib: int = 1, log_path: Path | None = None) -> Backend:
-    """A not-yet-started backend serving ``live``; ``serving_url`` attaches to a running vLLM."""
+                 cpu_kvcache_gib: int = 1, log_path: Path | None = None,
+                 vllm_live: VllmLive = "auto") -> Backend:
+    """A not-yet-started backend serving ``live``; ``serving_url`` attaches to a running vLLM.
+
+    ``vllm_live`` (a spawned vLLM): ``adapter`` serves the adapter unmerged and hot-loads the next
+    one; ``merged`` serves it merged and swaps servers (``serving/swap.py``); ``auto`` is merged
+    on a CPU, where unmerged LoRA runs on fallback kernels, and the adapter on a GPU."""
     kind = "vllm" if serving_url else pick_backend(choice, vllm_python=vllm_python)
     if kind == "vllm":
         from serving.models import served_name
-        from serving.vllm import Adapter, VllmConfig, VllmServer
+        from serving.vllm import Adapter, VllmConfig, VllmServer, has_cuda
 
         if serving_url:
             return VllmServer.attach(serving_url)
         from serving.adapters import LORA_RANKS, adapter_rank
         from serving.process import free_port
 
+        if vllm_live == "auto":
+            vllm_live = "adapter" if has_cuda() else "merged"
+        if vllm_live == "merged":
+            from serving.swap import MergedVllm
+
+            cfg = VllmConfig(base_model=live.base_path, host=host, port=port, enable_lora=False,
+                             cpu_kvcache_gib=cpu_kvcache_gib)
+            if vllm_python is not None:
+                cfg.python = Path(vllm_python)
+            log_dir = Path(log_path).parent if log_path else Path(live.base_path).parent
+            return MergedVllm(cfg, live.name, live.adapter_path, log_dir=log_dir,
+                              merged_root=merged_dir or (Path(live.base_path).parent / "merged"))
         adapters = [Adapter(served_name(live.name), live.adapter_path)] if live.adapter_path else []
         port = port or free_port(host)
         rank = adapter_rank(live.adapter_path) if live.adapter_path else None

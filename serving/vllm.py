@@ -69,6 +69,8 @@ class VllmConfig:
     port: int = 8000
     max_lora_rank: int = 16
     max_loras: int = 4
+    #: False: no LoRA at all (a merged model; LoRA-enabled vLLM pays for it even on plain requests).
+    enable_lora: bool = True
     served_name: str = BASE_NAME
     #: The Python of the vLLM environment (``.venv-vllm/bin/python``).
     python: Path = DEFAULT_PYTHON
@@ -100,6 +102,8 @@ def validate(cfg: VllmConfig) -> None:
         problems.append(f"max model length {cfg.max_model_len}: must be at least 256")
     if cfg.cpu_kvcache_gib < 1:
         problems.append(f"CPU KV cache {cfg.cpu_kvcache_gib} GiB: must be at least 1")
+    if cfg.adapters and not cfg.enable_lora:
+        problems.append("adapters given but LoRA is off: serve them with LoRA enabled, or merge them")
     names = [a.name for a in cfg.adapters]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"adapter name {dup!r} is used twice")
@@ -127,8 +131,9 @@ def build_command(cfg: VllmConfig) -> list[str]:
     cmd = [str(cfg.python), "-m", API_SERVER, "--model", str(cfg.base_model),
            "--host", cfg.host, "--port", str(cfg.port), "--served-model-name", cfg.served_name,
            "--max-model-len", str(cfg.max_model_len), "--dtype", cfg.dtype,
-           "--enable-lora", "--max-lora-rank", str(cfg.max_lora_rank), "--max-loras", str(cfg.max_loras),
            "--disable-uvicorn-access-log"]
+    if cfg.enable_lora:
+        cmd += ["--enable-lora", "--max-lora-rank", str(cfg.max_lora_rank), "--max-loras", str(cfg.max_loras)]
     if cfg.adapters:
         cmd += ["--lora-modules", *(f"{a.name}={a.path}" for a in cfg.adapters)]
     return cmd + list(cfg.extra_args)

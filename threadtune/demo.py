@@ -125,8 +125,9 @@ class Steps:
 def run_demo(base: Settings, opts: DemoOptions, console: Console | None = None) -> DemoResult:
     """Run the whole loop; returns what it produced. Raises DemoError naming the failed step.
 
-    With vLLM, one server serves the whole run: the base model for curation, then the trained
-    adapter, hot-loaded after promotion (one start instead of two, and the product's own path)."""
+    With vLLM, one server serves the whole run, the product's own path: the base model for
+    curation, then the trained model after promotion (on a CPU merged and swapped in behind the
+    same URL, on a GPU the adapter hot-loaded)."""
     servers: list[Any] = []
     try:
         return _run(base, opts, console, servers)
@@ -192,7 +193,7 @@ def _run(base: Settings, opts: DemoOptions, console: Console | None, servers: li
         if vllm is not None:
             update(text="starting vLLM")
             servers.append(vllm.start())
-        endpoint = {"base_url": vllm.base_url, "model": vllm.base_name} if vllm else {}
+        endpoint = {"base_url": vllm.base_url, "model": vllm.model} if vllm else {}
         llm = curation_llm(s, max_tokens=160 if opts.fast else 256, **endpoint) if llm_sources else None
         report = run_curate(db, team, llm, answered_reaction=s.answered_reaction,
                             limit=llm_sources or None, progress=progress)

@@ -28,9 +28,10 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
                   server: Any = None) -> tuple[list[dict[str, str]], str]:
     """Ask ``n`` held-out questions the way `threadtune ask` does (the same pipeline: an approved
     answer verbatim, the served tuned model's answer marked not verified, or an abstention). The
-    live model is served as `threadtune serve` does (vLLM with the adapter when its environment is
-    present, else transformers serve with a merged copy), only when an answer needs the model.
-    ``server``: a running vLLM server to hot-load the adapter into instead of starting one.
+    live model is served as `threadtune serve` does (vLLM when its environment is present: on a CPU
+    a merged copy swapped in, on a GPU the adapter hot-loaded; else transformers serve with a merged
+    copy), only when an answer needs the model. ``server``: a running vLLM to serve it on instead of
+    starting one.
     Returns the answers and the backend that served them."""
     from bot.answer_prompt import prepare
     from curation.answer_modes import Decision, Thresholds, answer_text, check_generated, held_back_note
@@ -43,20 +44,25 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
                      retrieval=s.retrieval, thresholds=thresholds) for item in questions]
     written: dict[int, str] = {}
     todo = [k for k, prep in enumerate(preps) if prep.decision.needs_model]
+    from serving.swap import MergedVllm
+
     kind = "vllm" if server is not None else pick_backend(s.serving_backend, vllm_python=s.vllm_python)
-    label = "vLLM (the adapter, unmerged)" if kind == "vllm" else "transformers serve (a merged copy)"
+    label = "vLLM" if kind == "vllm" else "transformers serve (a merged copy)"
     if todo:
         live = LiveModel(model["name"], Path(model["base_model"]), Path(model["adapter_path"]))
         owned = server is None
         if owned:
-            update(text=f"starting {label}")
+            update(text=f"starting {kind}")
             server = make_backend(kind, live, port=0, merged_dir=s.models_dir / "merged",
                                   work_dir=s.data_dir / "serve", vllm_python=s.vllm_python,
                                   cpu_kvcache_gib=s.vllm_cpu_kvcache_gib,
                                   log_path=s.data_dir / "serve" / "vllm.log").start()
         else:
-            update(text=f"hot-loading {model['name']} into the running vLLM")
-            label += ", hot-loaded"
+            update(text=f"swapping {model['name']} into the running vLLM" if isinstance(server, MergedVllm)
+                   else f"hot-loading {model['name']} into the running vLLM")
+        if kind == "vllm":
+            label = ("vLLM (a merged copy, swapped in)" if isinstance(server, MergedVllm)
+                     else "vLLM (the adapter, unmerged" + (")" if owned else ", hot-loaded)"))
         server.serve_model(live.name, live.base_path, live.adapter_path)
         try:
             client = ModelClient(server.base_url, server.model, timeout=s.answer_timeout_s)

@@ -196,8 +196,40 @@ def test_real_vllm_on_a_gpu_serves_base_and_hot_loads_an_adapter(tmp_path, reque
 def test_spawned_vllm_takes_the_rank_of_the_live_adapter(tmp_path):
     base, exe = make_base(tmp_path), python_here(tmp_path)
     big = make_adapter(tmp_path, "v1", r=48)
-    server = make_backend("vllm", LiveModel("v1", base, big), port=0, vllm_python=exe)
+    server = make_backend("vllm", LiveModel("v1", base, big), port=0, vllm_python=exe, vllm_live="adapter")
     assert server.spawned and server.cfg.max_lora_rank == 64 and server.cfg.port > 0
     assert build_command(server.cfg)[-2:] == ["--lora-modules", f"threadtune/v1={big}"]
-    small = make_backend("vllm", LiveModel(None, base), port=0, vllm_python=exe)
+    small = make_backend("vllm", LiveModel(None, base), port=0, vllm_python=exe, vllm_live="adapter")
     assert small.cfg.max_lora_rank == 16 and small.model == "threadtune/base"
+
+
+def test_on_a_cpu_the_live_model_is_served_merged_behind_a_stable_port(tmp_path):
+    from serving.swap import MergedVllm
+    from serving.vllm import has_cuda
+
+    base, exe = make_base(tmp_path), python_here(tmp_path)
+    v1 = make_adapter(tmp_path, "v1", r=16)
+    server = make_backend("vllm", LiveModel("v1", base, v1), port=8123, vllm_python=exe,
+                          merged_dir=tmp_path / "merged", vllm_live="merged")
+    assert isinstance(server, MergedVllm) and server.spawned and server.model == "threadtune/v1"
+    assert server.base_url == "http://127.0.0.1:8123/v1" and not server.cfg.enable_lora
+    assert "--enable-lora" not in build_command(server.cfg)
+    auto = make_backend("vllm", LiveModel("v1", base, v1), port=0, vllm_python=exe)
+    assert isinstance(auto, MergedVllm) != has_cuda()
+
+
+def test_a_merged_server_validates_before_merging(tmp_path):
+    from serving.swap import MergedVllm
+
+    cfg = VllmConfig(make_base(tmp_path), python=tmp_path / "no-venv" / "python", enable_lora=False)
+    server = MergedVllm(cfg, "v1", make_adapter(tmp_path, "v1"), merged_root=tmp_path / "merged", log_dir=tmp_path)
+    with pytest.raises(ServingError, match="no vLLM environment"):
+        server.start()
+    assert not (tmp_path / "merged").exists() and server.proxy is None
+
+
+def test_lora_off_takes_no_adapters(tmp_path):
+    cfg = VllmConfig(make_base(tmp_path), adapters=[Adapter("threadtune/v1", make_adapter(tmp_path, "v1"))],
+                     python=python_here(tmp_path), enable_lora=False)
+    with pytest.raises(ServingError, match="LoRA is off"):
+        build_command(cfg)
