@@ -43,8 +43,7 @@ class Proxy:
         self._in_flight: Counter[str] = Counter()
         self._client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=5.0), limits=httpx.Limits(
             max_connections=256, max_keepalive_connections=32))
-        self._httpd = ThreadingHTTPServer((host, port), _handler(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((host, port), _handler(self))
         self._thread: threading.Thread | None = None
 
     @property
@@ -145,6 +144,11 @@ class Proxy:
                 resp.close()
         finally:
             self._release(upstream)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # a burst of clients (the bench sends 32 at once) waits in the backlog
 
 
 def _root(url: str) -> str:
