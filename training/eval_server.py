@@ -77,7 +77,8 @@ def vllm_for_eval(version: str, base_model: Path, adapter_path: Path, *, url: st
         yield Served(server.base_url, BASE_NAME, name)
         return
     server = make_backend("vllm", LiveModel(version, Path(base_model), Path(adapter_path)), port=0,
-                          vllm_python=vllm_python, cpu_kvcache_gib=cpu_kvcache_gib, log_path=log_path)
+                          vllm_python=vllm_python, cpu_kvcache_gib=cpu_kvcache_gib, log_path=log_path,
+                          vllm_live="adapter")
     server.start()
     try:
         yield Served(server.base_url, server.base_name, server.model)
