@@ -1,7 +1,7 @@
 """Serving throughput, side by side in one run, through threadtune's own client.
 
     python bench/serve.py [--backends embedded,vllm] [--requests 16] [--concurrency 8] [--max-tokens 64]
-    python bench/serve.py --adapter-vs-merged [--adapter DIR] [--levels 8,32]
+    python bench/serve.py --adapter-vs-merged [--adapter DIR] [--levels 8,32] [--configs adapter,merged,…]
 
 The first form starts each backend in turn (`transformers serve`, then vLLM from .venv-vllm) on
 the embedded SmolLM2 and sends the same prompts, one at a time and ``--concurrency`` in flight:
@@ -12,7 +12,9 @@ The second form measures what serving a tuned model costs on vLLM: a LoRA adapte
 (``--lora-modules``, hot-loadable) against the same adapter merged into the base and served as a
 plain model, at each of ``--levels`` in flight (goal: adapter at least 0.85x the merged tokens/s).
 Without ``--adapter`` a rank-16 LoRA over all linear layers is made with random weights (what
-it computes costs the same as a trained one). Every run ends with one JSON line.
+it computes costs the same as a trained one). ``--configs`` picks vLLM set-ups to compare side by
+side (:data:`CONFIGS`: ``--max-loras 1``, a smaller prefill batch, a merged model with LoRA off).
+Every run ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -117,31 +119,57 @@ def random_adapter(base: Path, out: Path, rank: int = 16) -> Path:
     return out
 
 
+#: vLLM configurations for --adapter-vs-merged: (model served, extra VllmConfig fields).
+#: ``adapter`` is the product's hot-load set-up; ``merged-nolora`` is what a merged live server runs.
+CONFIGS = {
+    "adapter": ("adapter", {}),
+    "adapter-loras1": ("adapter", {"max_loras": 1}),
+    "adapter-loras1-batched512": ("adapter", {"max_loras": 1, "extra_args": ["--max-num-batched-tokens", "512"]}),
+    "merged": ("merged", {}),
+    "merged-nolora": ("merged", {"enable_lora": False}),
+}
+
+
 def adapter_vs_merged(args: argparse.Namespace, tmp: Path) -> dict:
-    from serving.backend import LiveModel
+    """Each of ``--configs`` on its own vLLM in turn, the same prompts at each level in flight;
+    every adapter configuration's tokens/s over each merged one's."""
+    from serving.adapters import adapter_rank
     from serving.client import ModelClient
     from serving.embedded import merged_model
+    from serving.process import free_port
+    from serving.vllm import Adapter, VllmConfig, VllmServer
 
     base = base_model(args)
     adapter = Path(args.adapter) if args.adapter else random_adapter(base, tmp / "lora-r16")
+    rank = adapter_rank(adapter) or 16
     merged = merged_model(base, adapter, tmp / "merged-model")
     levels = [int(x) for x in args.levels.split(",")]
-    out: dict = {"max_tokens": args.max_tokens}
-    for label, live in (("adapter", LiveModel("v1", base, adapter)), ("merged", LiveModel(None, merged))):
-        server = start("vllm", live, tmp / label)
+    out: dict = {"max_tokens": args.max_tokens, "adapter_rank": rank, "configs": {}}
+    for label in args.configs.split(","):
+        serves, extra = CONFIGS[label]
+        adapters = [Adapter("threadtune/v1", adapter)] if serves == "adapter" else []
+        cfg = VllmConfig(base if serves == "adapter" else merged, adapters=adapters, port=free_port(),
+                         max_lora_rank=rank, **extra)
+        server = VllmServer.spawn_config(cfg, log_path=tmp / f"{label}.log")
+        t = time.perf_counter()
+        server.start()
+        print(f"{label}: up in {time.perf_counter() - t:.0f} s", flush=True)
         try:
             client = ModelClient(server.base_url, server.model, timeout=900, max_retries=0)
             run(client, server.model, 4, 4, 4)  # warm-up
-            out[label] = {}
+            out["configs"][label] = {}
             for c in levels:
-                out[label][str(c)] = run(client, server.model, max(args.requests, c), c, args.max_tokens)
-                print(f"{label} {c} in flight: {out[label][str(c)]}", flush=True)
+                out["configs"][label][str(c)] = run(client, server.model, max(args.requests, c), c, args.max_tokens)
+                print(f"{label} {c} in flight: {out['configs'][label][str(c)]}", flush=True)
             client.close()
         finally:
             server.stop()
-    for c in map(str, levels):
-        out[f"adapter_vs_merged_tokens_per_s_{c}"] = round(
-            out["adapter"][c]["tokens_per_s"] / max(out["merged"][c]["tokens_per_s"], 1e-9), 3)
+    figures = out["configs"]
+    for a in (k for k in figures if CONFIGS[k][0] == "adapter"):
+        for m in (k for k in figures if CONFIGS[k][0] == "merged"):
+            for c in map(str, levels):
+                out[f"{a}_vs_{m}_{c}"] = round(figures[a][c]["tokens_per_s"]
+                                               / max(figures[m][c]["tokens_per_s"], 1e-9), 3)
     out["goal_adapter_vs_merged"] = 0.85
     return out
 
@@ -159,10 +187,12 @@ def main() -> None:
     p.add_argument("--adapter-vs-merged", action="store_true", help="vLLM: LoRA adapter vs merged model")
     p.add_argument("--adapter", help="a LoRA adapter folder (default: a random rank-16 one)")
     p.add_argument("--levels", default="8,32", help="requests in flight for --adapter-vs-merged")
+    p.add_argument("--configs", default="adapter,merged",
+                   help=f"--adapter-vs-merged: vLLM configurations to compare, of {', '.join(CONFIGS)}")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         result = adapter_vs_merged(args, Path(tmp)) if args.adapter_vs_merged else backends(args, Path(tmp))
-    for key, value in result.items():
+    for key, value in {**result.get("configs", {}), **{k: v for k, v in result.items() if k != "configs"}}.items():
         if isinstance(value, dict):
             for mode, figures in value.items():
                 print(f"{key:>9} {mode:>10}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
