@@ -18,6 +18,7 @@ adapters stay hot-loadable on an adapter server of their own (``threadtune eval 
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +30,19 @@ from serving.vllm import STARTUP_TIMEOUT_S, VllmConfig, VllmServer, validate
 
 #: Seconds an old server is given to finish its requests after a swap (one long answer).
 DRAIN_S = 300.0
+
+
+def swap_cores(current: str, cores: list[int] | None = None) -> str:
+    """The engine cores for a server started beside one bound with ``current``.
+
+    vLLM pins its engine's OpenMP threads; a new engine pinned to the cores of a busy one got
+    almost no CPU time and never finished starting (seen on 2 cores). ``auto`` takes all cores but
+    the last, so the new one takes all but the first, and the one after that ``auto`` again: on 2
+    cores the two engines never share one (the HTTP front ends are not pinned)."""
+    cores = sorted(os.sched_getaffinity(0)) if cores is None else cores
+    if len(cores) < 2 or current != "auto":
+        return "auto"
+    return ",".join(map(str, cores[1:]))
 
 
 class MergedVllm:
@@ -73,15 +87,18 @@ class MergedVllm:
 
         return merged_model(Path(base), Path(adapter), self.merged_root / served_name(name).split("/", 1)[1])
 
-    def _spawn(self, name: str | None, folder: Path) -> VllmServer:
+    def _spawn(self, name: str | None, folder: Path, *, beside: VllmServer | None = None) -> VllmServer:
+        """A started vLLM for ``folder``; ``beside``: the busy server it will replace, whose engine
+        cores it avoids where it can (see :func:`swap_cores`)."""
+        bind = swap_cores(beside.cfg.cpu_threads_bind) if beside is not None and beside.cfg else "auto"
         cfg = replace(self.cfg, base_model=Path(folder), adapters=[], enable_lora=False,
-                      served_name=served_name(name), port=free_port(self.cfg.host))
+                      served_name=served_name(name), port=free_port(self.cfg.host), cpu_threads_bind=bind)
         log = self.log_dir / f"vllm-{served_name(name).split('/', 1)[1]}.log"
         return VllmServer.spawn_config(cfg, log_path=log, startup_timeout_s=self.startup_timeout_s).start()
 
     def start(self) -> MergedVllm:
         """Merge the live adapter (once per version), start its vLLM and the proxy in front."""
-        validate(self.cfg)  # before the merge and the spawn
+        validate(replace(self.cfg, port=self.cfg.port or 1))  # before the merge and the spawn (0: any port)
         if self.server is None:
             self.folder = self._folder(self.name, self.cfg.base_model, self.adapter)
             self.server = self._spawn(self.name, self.folder)
@@ -110,7 +127,7 @@ class MergedVllm:
             return self.model
         if (name, folder) == (self.name, self.folder):
             return self.model
-        new = self._spawn(name, folder)
+        new = self._spawn(name, folder, beside=self.server)
         old, self.server = self.server, new
         self.name, self.adapter, self.folder, self.model = name, adapter_path, folder, served_name(name)
         self.cfg = replace(self.cfg, base_model=Path(base_path))  # what a restart serves again

@@ -80,6 +80,9 @@ class VllmConfig:
     dtype: str = "bfloat16"
     #: CPU only: GiB of memory for the KV cache (``VLLM_CPU_KVCACHE_SPACE``).
     cpu_kvcache_gib: int = 1
+    #: CPU only: the cores of the engine's OpenMP threads (``VLLM_CPU_OMP_THREADS_BIND``): ``auto``
+    #: (all but one, which is left to the HTTP front end) or a list such as ``1`` or ``1-3``.
+    cpu_threads_bind: str = "auto"
     extra_args: list[str] = field(default_factory=list)
 
 
@@ -152,24 +155,26 @@ def tcmalloc() -> str | None:
     return next((p for p in TCMALLOC_PATHS if Path(p).is_file()), None)
 
 
-def cpu_env(kvcache_gib: int, base: dict[str, str] | None = None) -> dict[str, str]:
+def cpu_env(kvcache_gib: int, base: dict[str, str] | None = None, *, threads_bind: str = "auto") -> dict[str, str]:
     """The settings vLLM's CPU build reads, for a machine shared with the bot and training.
 
     - ``VLLM_CPU_KVCACHE_SPACE``: GiB for the KV cache (vLLM's default takes a share of RAM);
-    - ``VLLM_CPU_OMP_THREADS_BIND``: ``auto`` unless set: vLLM keeps one core for its HTTP front
-      end and binds one OpenMP thread to each other core;
+    - ``VLLM_CPU_OMP_THREADS_BIND``: ``threads_bind`` (``auto``) unless set: vLLM keeps one core
+      for its HTTP front end and binds one OpenMP thread to each other core (a server swapped in
+      beside a busy one gets other cores: ``serving/swap.py``);
     - ``LD_PRELOAD``: tcmalloc when the system has it (vLLM itself preloads torch's libgomp).
     """
     env = dict(os.environ if base is None else base)
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kvcache_gib))
-    env.setdefault("VLLM_CPU_OMP_THREADS_BIND", "auto")
+    env.setdefault("VLLM_CPU_OMP_THREADS_BIND", threads_bind)
     lib = tcmalloc()
     if lib and "tcmalloc" not in env.get("LD_PRELOAD", ""):
         env["LD_PRELOAD"] = ":".join(filter(None, [lib, env.get("LD_PRELOAD")]))
     return env
 
 
-def vllm_env(base: dict[str, str] | None = None, *, cpu_kvcache_gib: int | None = None) -> dict[str, str]:
+def vllm_env(base: dict[str, str] | None = None, *, cpu_kvcache_gib: int | None = None,
+             cpu_threads_bind: str = "auto") -> dict[str, str]:
     """Offline, with runtime LoRA loading allowed; on a CPU also :func:`cpu_env`."""
     env = offline_env(base)
     env.update(RUNTIME_LORA_ENV)
@@ -177,7 +182,7 @@ def vllm_env(base: dict[str, str] | None = None, *, cpu_kvcache_gib: int | None 
                 "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"})
     env.pop("PYTHONPATH", None)  # the main environment's packages must not shadow vLLM's
     if cpu_kvcache_gib is not None:
-        env = cpu_env(cpu_kvcache_gib, env)
+        env = cpu_env(cpu_kvcache_gib, env, threads_bind=cpu_threads_bind)
     return env
 
 
@@ -252,7 +257,8 @@ class VllmServer:
         cmd = build_command(self.cfg)
         if self.log_path is None:
             self.log_path = Path(self.cfg.base_model).parent / "vllm.log"
-        env = vllm_env(cpu_kvcache_gib=None if has_cuda() else self.cfg.cpu_kvcache_gib)
+        env = vllm_env(cpu_kvcache_gib=None if has_cuda() else self.cfg.cpu_kvcache_gib,
+                       cpu_threads_bind=self.cfg.cpu_threads_bind)
         self._server = ServerProcess("vLLM", cmd, self.base_url, env=env, log_path=self.log_path,
                                      startup_timeout_s=self.startup_timeout_s, stop_grace_s=30.0)
         self._server.start()

@@ -221,11 +221,25 @@ def test_on_a_cpu_the_live_model_is_served_merged_behind_a_stable_port(tmp_path)
 def test_a_merged_server_validates_before_merging(tmp_path):
     from serving.swap import MergedVllm
 
-    cfg = VllmConfig(make_base(tmp_path), python=tmp_path / "no-venv" / "python", enable_lora=False)
+    cfg = VllmConfig(make_base(tmp_path), python=tmp_path / "no-venv" / "python", enable_lora=False, port=0)
     server = MergedVllm(cfg, "v1", make_adapter(tmp_path, "v1"), merged_root=tmp_path / "merged", log_dir=tmp_path)
-    with pytest.raises(ServingError, match="no vLLM environment"):
+    with pytest.raises(ServingError, match="no vLLM environment") as err:
         server.start()
+    assert "port" not in str(err.value)  # port 0: the proxy takes any free port
     assert not (tmp_path / "merged").exists() and server.proxy is None
+
+
+def test_a_server_swapped_in_beside_a_busy_one_gets_other_cores():
+    """Two engines pinned to one core: the new one starved and never finished starting (2 cores)."""
+    from serving.swap import swap_cores
+
+    assert swap_cores("auto", [0, 1]) == "1"  # auto took core 0 (core 1 is the front end's)
+    assert swap_cores("1", [0, 1]) == "auto"  # and back
+    assert swap_cores("auto", [0, 1, 2, 3]) == "1,2,3" and swap_cores("auto", [0]) == "auto"
+    env = vllm_env({}, cpu_kvcache_gib=1, cpu_threads_bind="1")
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == "1"
+    assert vllm_env({"VLLM_CPU_OMP_THREADS_BIND": "0"}, cpu_kvcache_gib=1,
+                    cpu_threads_bind="1")["VLLM_CPU_OMP_THREADS_BIND"] == "0"  # the user's setting wins
 
 
 def test_lora_off_takes_no_adapters(tmp_path):
