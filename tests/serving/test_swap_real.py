@@ -56,9 +56,9 @@ def test_a_promotion_swaps_servers_without_dropping_a_request_and_a_crash_restar
         while not stop.is_set():
             try:
                 if stream:
-                    outcomes.append(("ok", "stream", "".join(client.stream(chat, max_tokens=12))))
+                    outcomes.append(("ok", "stream", "".join(client.stream(chat, max_tokens=24))))
                 else:
-                    reply = client.chat(chat, max_tokens=12)
+                    reply = client.chat(chat, max_tokens=24)
                     outcomes.append(("ok", reply.model, reply.text))
             except Exception as err:  # noqa: BLE001 (any failure is what this test looks for)
                 outcomes.append(("error", type(err).__name__, str(err)))
