@@ -97,3 +97,19 @@ def test_an_upstream_that_is_down_gets_an_openai_style_502(two):
             ModelClient(proxy.base_url, "threadtune/v1", max_retries=0).chat(HELLO, max_tokens=4)
     finally:
         proxy.stop()
+
+
+def test_a_client_that_hangs_up_is_not_reported_as_an_error(two, capsys):
+    import socket
+
+    old, _ = two
+    proxy = Proxy(old.base_url).start()
+    try:
+        host, port = proxy.base_url.split("//")[1].split("/")[0].split(":")
+        with socket.create_connection((host, int(port))) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+        time.sleep(0.3)
+        assert "Traceback" not in capsys.readouterr().err
+        assert ModelClient(proxy.base_url, "threadtune/v1", max_retries=0).chat(HELLO, max_tokens=4).text
+    finally:
+        proxy.stop()
