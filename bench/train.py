@@ -42,7 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bench.faq_store import OOD, acceptance_pairs as faq_pairs  # noqa: E402
-from bench.train_e2e import SYSTEM, acceptance_run, demo_train_run, old_vs_new  # noqa: E402
+from bench.train_e2e import SYSTEM, acceptance_run, bench_lock, demo_train_run, old_vs_new  # noqa: E402
 from bench.train_gpu import H100_BF16_PEAK, bench_gpu, flops_per_token  # noqa: E402,F401
 
 PARAPHRASES = ROOT / "tests" / "training" / "data" / "faq-paraphrases.jsonl"
@@ -83,6 +83,12 @@ TODAY = {"overrides": {"bf16": False, "torch_compile": False, "max_length": 512,
                        "target_modules": "all-linear"}, "env": {"GOMP_SPINCOUNT": "300000"}}
 #: ``cpu-small`` as adopted: the preset itself, with the training child's thread defaults.
 ADOPTED = {"overrides": {}, "env": "defaults"}
+#: Levers that cut work rather than speed it up, on top of the adopted preset: LoRA only on the
+#: top layers of SmolLM2-135M's 30, so that the backward pass stops halfway or a third of the way up.
+ON_ADOPTED = {
+    "adopted-top-half": {"overrides": {"lora_top_layers": 15}, "env": "defaults"},
+    "adopted-top-20": {"overrides": {"lora_top_layers": 20}, "env": "defaults"},
+}
 
 
 def lever(overrides: dict | None = None, env: dict | None = None) -> dict:
@@ -258,18 +264,22 @@ def compare(args: argparse.Namespace, variants: dict[str, dict], baseline: str) 
     tok = AutoTokenizer.from_pretrained(base)
     lengths = [len(tok(tok.apply_chat_template(r["messages"], tokenize=False), add_special_tokens=False)
                    ["input_ids"]) for r in rows]
-    load = [os.getloadavg()[0]]
+    load = []  # [before, after] each repeat
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         write_jsonl(rows, Path(tmp) / "train.jsonl")
         spec = {"base": base, "train_file": str(Path(tmp) / "train.jsonl"), "n_pairs": n_pairs}
         for r in range(args.repeats):
             (Path(tmp) / f"r{r}").mkdir()
-            for name, run in lockstep(variants, spec, args.warmup + args.steps, Path(tmp) / f"r{r}").items():
+            with bench_lock(args.lock):  # per repeat: each repeat's variants meet the same load anyway
+                before = os.getloadavg()[0]
+                done = lockstep(variants, spec, args.warmup + args.steps, Path(tmp) / f"r{r}")
+                load.append([round(before, 2), round(os.getloadavg()[0], 2)])
+            for name, run in done.items():
                 runs[name].append(run)
                 print(f"repeat {r + 1}/{args.repeats} {name}: "
-                      + json.dumps(summarize([run["steps"]], args.warmup)), flush=True)
-            load.append(os.getloadavg()[0])
+                      + json.dumps({**summarize([run["steps"]], args.warmup),
+                                    "final_loss": round(final_loss(run["result"]["losses"]), 4)}), flush=True)
     report = {}
     for name, repeats in runs.items():
         report[name] = summarize([run["steps"] for run in repeats], args.warmup)
@@ -279,10 +289,15 @@ def compare(args: argparse.Namespace, variants: dict[str, dict], baseline: str) 
             "final_loss": round(median([final_loss(res["losses"]) for res in last]), 4),
             "train_loss": round(median([res["train_loss"] for res in last]), 4),
             "end_to_end_s": round(median([res["total_s"] for res in last]), 1)})
+    per_repeat = {name: [summarize([run["steps"]], args.warmup)["useful_tokens_per_s"] for run in repeats]
+                  for name, repeats in runs.items()}
     for name in report:
         report[name]["ratio"] = round(report[name]["useful_tokens_per_s"]
                                       / report[baseline]["useful_tokens_per_s"], 3)
-    return {"machine": describe_cpu(), "load_avg": [round(x, 2) for x in load], "model": Path(base).name,
+        # within each repeat both sides met the same load: the spread of those ratios
+        ratios = [a / b for a, b in zip(per_repeat[name], per_repeat[baseline])]
+        report[name]["ratio_spread"] = [round(min(ratios), 3), round(max(ratios), 3)]
+    return {"machine": describe_cpu(), "load_avg": load, "model": Path(base).name,
             "data": args.data, "rows": len(rows), "length_min": min(lengths),
             "length_median": sorted(lengths)[len(lengths) // 2], "length_max": max(lengths),
             "warmup_steps": args.warmup, "measured_steps": args.steps, "repeats": args.repeats,
@@ -304,11 +319,11 @@ def bench_cpu(args: argparse.Namespace) -> dict:
 
 def bench_levers(args: argparse.Namespace) -> dict:
     """Today's cpu-small against each lever alone (``--only`` picks some), and the adopted preset."""
-    chosen = {k: v for k, v in {**LEVERS, "adopted": ADOPTED}.items() if not args.only or k in args.only}
+    every = {**LEVERS, "adopted": ADOPTED, **ON_ADOPTED}
+    chosen = {k: v for k, v in every.items() if not args.only or k in args.only}
     unknown = set(args.only or ()) - set(chosen)
     if unknown or not chosen:
-        raise SystemExit(f"--only: unknown lever(s) {', '.join(sorted(unknown))}; choose from "
-                         f"{', '.join([*LEVERS, 'adopted'])}")
+        raise SystemExit(f"--only: unknown lever(s) {', '.join(sorted(unknown))}; choose from {', '.join(every)}")
     out = compare(args, chosen, baseline="today-fp32" if "today-fp32" in chosen else next(iter(chosen)))
     out.pop("lengths")
     return {"bench": "train-cpu-levers", **out}
@@ -364,8 +379,8 @@ def main() -> None:
     parser.add_argument("--old-vs-new", action="store_true",
                         help="--acceptance, --demo-train: run with the adopted settings, then with those "
                         "of before issue #17, and compare time, loss and (acceptance) tuned token F1")
-    parser.add_argument("--lock", help="--acceptance, --demo-train: hold an exclusive flock on this file "
-                        "during each timed run (e.g. /work/bench.lock)")
+    parser.add_argument("--lock", help="hold an exclusive flock on this file (e.g. /work/bench.lock) during "
+                        "each timed run of --acceptance and --demo-train, and each repeat of the CPU modes")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--only", type=lambda s: s.split(","), help="--levers: these levers (comma-separated)")
     parser.add_argument("--data", choices=("uneven", "faq"), default="uneven",

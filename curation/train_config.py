@@ -67,6 +67,10 @@ class TrainConfig:
     lora_dropout: float = _f(0.05, "Dropout on the LoRA input.")
     target_modules: str | list[str] = _f("all-linear", "Modules that get adapters: 'all-linear' "
                                          "or a list of module names.")
+    lora_top_layers: int | None = _f(None, "Adapters only on the top N transformer layers (PEFT "
+                                     "layers_to_transform); the backward pass then stops at the lowest "
+                                     "adapted layer. None: every layer. Not in any preset: on the CPU "
+                                     "it trades loss for speed (README, issue #17).")
     # --- precision and kernels -------------------------------------------------------------------
     bf16: bool | None = _f(False, "Train in bfloat16: bf16 weights and autocast on a GPU; autocast "
                            "over fp32 weights on a CPU. None: where the hardware has it (a CPU with "
@@ -122,6 +126,8 @@ class TrainConfig:
             problems.append(f"neftune_noise_alpha must be positive or null (got {self.neftune_noise_alpha})")
         if not 0 <= self.lora_dropout < 1:
             problems.append(f"lora_dropout must be in [0, 1) (got {self.lora_dropout})")
+        if self.lora_top_layers is not None and self.lora_top_layers < 1:
+            problems.append(f"lora_top_layers must be at least 1 or null (got {self.lora_top_layers})")
         if self.max_steps == 0 or self.max_steps < -1:
             problems.append(f"max_steps must be -1 or positive (got {self.max_steps})")
         if self.load_in_4bit and self.device != "cuda":

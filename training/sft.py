@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from curation.errors import ConfigError
 from training.config import TrainConfig
 from training.hardware import apply_thread_defaults, use_bf16
 
@@ -128,6 +129,17 @@ def to_prompt_completion(row: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": row["messages"][:-1], "completion": row["messages"][-1:]}
 
 
+def top_layers(count: int | None, n_layers: int) -> list[int] | None:
+    """The indexes of the top ``count`` of ``n_layers`` transformer layers (PEFT's
+    ``layers_to_transform``), or None for every layer."""
+    if count is None:
+        return None
+    if not 1 <= count <= n_layers:
+        raise ConfigError(f"lora_top_layers={count}, but the base model has {n_layers} layers: "
+                          f"choose 1 to {n_layers}, or null for every layer")
+    return list(range(n_layers - count, n_layers))
+
+
 def failure_reason(err: BaseException) -> str:
     """One line a user can act on for an exception that ended a run."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -189,12 +201,14 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None,
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, set_seed
     from trl import SFTConfig, SFTTrainer
 
     from training.data import read_jsonl
 
     cfg = spec.config
+    # checked before the model loads (its config is a small JSON file)
+    layers = top_layers(cfg.lora_top_layers, AutoConfig.from_pretrained(spec.base_model).num_hidden_layers)
     out = Path(spec.output_dir)
     set_seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(spec.base_model)
@@ -257,9 +271,17 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None,
         dataloader_num_workers=0,
         include_num_input_tokens_seen="all" if cfg.packing else "non_padding",
     )
+    targets = cfg.target_modules
+    if layers is not None and targets == "all-linear":  # PEFT takes layer indexes with module names only
+        output = model.get_output_embeddings()
+        targets = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                          if isinstance(module, torch.nn.Linear) and module is not output})
     peft_config = LoraConfig(
         r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.target_modules, task_type="CAUSAL_LM",
+        target_modules=targets, task_type="CAUSAL_LM",
+        # no adapter below the lowest adapted layer: nothing there needs a gradient, so the
+        # backward pass ends there (embeddings and lower layers are frozen)
+        layers_to_transform=layers,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config)

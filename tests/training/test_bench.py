@@ -58,6 +58,12 @@ def test_summaries_leave_out_warm_up_and_report_median_and_spread(bench):
     assert bench.median([3, 1, 2, 10]) == 2.5 and bench.final_loss([9, 9, 1, 2, 3, 4, 5]) == 3.0
 
 
+def test_the_work_cutting_levers_build_on_the_adopted_preset(bench):
+    for variant in bench.ON_ADOPTED.values():
+        assert variant["env"] == bench.ADOPTED["env"] and set(variant["overrides"]) == {"lora_top_layers"}
+    assert bench.ON_ADOPTED["adopted-top-half"]["overrides"]["lora_top_layers"] == 15  # of SmolLM2-135M's 30
+
+
 def test_today_runs_with_openmp_defaults_and_adopted_with_ours(bench, monkeypatch):
     from training.hardware import with_thread_defaults
 
@@ -73,21 +79,26 @@ def test_today_runs_with_openmp_defaults_and_adopted_with_ours(bench, monkeypatc
 
 
 @pytest.mark.slow
-def test_the_levers_bench_runs_variants_in_lockstep_and_ends_with_json(tiny_model):
+def test_the_levers_bench_runs_variants_in_lockstep_and_ends_with_json(tiny_model, tmp_path):
     import json
     import subprocess
     import sys
 
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "train.py"), "--levers", "--only", "today-fp32,adopted",
-                           "--model", str(tiny_model), "--steps", "2", "--warmup", "1", "--repeats", "1"],
+                           "--model", str(tiny_model), "--steps", "2", "--warmup", "1", "--repeats", "2",
+                           "--lock", str(tmp_path / "bench.lock")],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     order = [line.split()[0] for line in proc.stderr.splitlines() if " step " in line and line.startswith("  ")]
-    assert order == ["today-fp32", "adopted"] * 3  # one step each, in turn
+    assert order == ["today-fp32", "adopted"] * 6  # one step each, in turn, twice
+    assert proc.stderr.count("holding the lock") == 2  # taken for each repeat, not the whole run
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["bench"] == "train-cpu-levers" and result["variants"]["today-fp32"]["ratio"] == 1.0
     adopted = result["variants"]["adopted"]
-    assert adopted["measured_steps"] == 2 and adopted["useful_tokens_per_s"] > 0 and adopted["ratio"] > 0
+    assert adopted["measured_steps"] == 4 and adopted["useful_tokens_per_s"] > 0 and adopted["ratio"] > 0
+    low, high = adopted["ratio_spread"]  # the ratio within each repeat
+    assert 0 < low <= high and result["variants"]["today-fp32"]["ratio_spread"] == [1.0, 1.0]
+    assert len(result["load_avg"]) == 2 and all(len(pair) == 2 for pair in result["load_avg"])
     assert adopted["precision"] == ("bf16" if result["machine"]["bf16_in_hardware"] else "fp32")
     assert result["variants"]["today-fp32"]["precision"] == "fp32"
     assert "flags" in result["machine"] and result["load_avg"]

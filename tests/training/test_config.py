@@ -75,6 +75,13 @@ def test_every_invalid_field_is_reported_at_once():
         assert part in text
 
 
+def test_lora_top_layers_is_off_in_every_preset_and_must_be_positive():
+    assert all(resolve_config(name, 100).lora_top_layers is None for name in PRESET_NAMES)
+    assert resolve_config("cpu-small", 100, parse_overrides(["lora_top_layers=15"])).lora_top_layers == 15
+    with pytest.raises(ConfigError, match="lora_top_layers must be at least 1 or null \\(got 0\\)"):
+        resolve_config("cpu-small", 100, {"lora_top_layers": 0})
+
+
 def test_a_non_numeric_override_is_a_config_error():
     with pytest.raises(ConfigError, match="lora_r='big' is not a int"):
         resolve_config("cpu-small", 10, {"lora_r": "big"})

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from curation.datasets import write_jsonl
+from curation.errors import ConfigError
 from tests.training.conftest import TEAM, add_dataset, toy_pairs
 from training.config import resolve_config
 from training.data import load_dataset_messages
@@ -109,6 +110,27 @@ def test_failures_become_reasons_a_user_can_act_on():
     disk = failure_reason(OSError(errno.ENOSPC, "No space left on device", "/data/run/adapter.safetensors"))
     assert disk.startswith("disk full writing /data/run/adapter.safetensors") and "resume" in disk
     assert failure_reason(ValueError("bad")) == "ValueError: bad"
+
+
+@pytest.mark.slow
+def test_lora_on_the_top_layers_only_stops_the_backward_pass_below_them(tmp_path, tiny_model, store_with_dataset):
+    from transformers import TrainerCallback
+
+    seen = []
+
+    class Watch(TrainerCallback):  # what flows out of the lowest layer: does autograd track it?
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            layers = [m for name, m in model.named_modules() if name.endswith("layers.0")]
+            layers[0].register_forward_hook(lambda module, inputs, out: seen.append(
+                (out[0] if isinstance(out, tuple) else out).requires_grad))
+
+    rows, _ = load_dataset_messages(store_with_dataset, TEAM, "v1")
+    result = train(_spec(tmp_path, tiny_model, rows, max_steps=1, lora_top_layers=1), callbacks=[Watch()])
+    adapted = set(_lora_b(Path(result["adapter_path"])))
+    assert adapted and all(".layers.1." in k for k in adapted)  # on the top layer of the two only
+    assert seen and not any(seen)  # layer 0 builds no graph: the backward pass ends at layer 1
+    with pytest.raises(ConfigError, match="lora_top_layers=3, but the base model has 2 layers: choose 1 to 2"):
+        train(_spec(tmp_path, tiny_model, rows, max_steps=1, lora_top_layers=3))
 
 
 def test_packed_rows_keep_examples_apart_like_separate_rows(tiny_model):
