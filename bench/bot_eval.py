@@ -145,11 +145,12 @@ def main() -> None:
     checked = report.get("checked", {})
     held = {s: sum(bool(v["held_back"]) for v in c.values()) for s, c in checked.items()}
     emptied = {s: sum(v["mode"] == "abstain" for v in c.values()) for s, c in checked.items()}
+    quoted = {s: sum(v["mode"] == "closest" for v in c.values()) for s, c in checked.items()}
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
     print(json.dumps({"bench": "bot-eval", "pairs": len(pairs), "questions": len(items), "ood": len(ood),
                       "systems": report["systems"], "generated_with_held_back_facts": held,
-                      "generated_then_abstained": emptied,
+                      "generated_then_abstained": emptied, "generated_then_quoted_closest": quoted,
                       "logprob_auc": report.get("logprob_study", {}).get("auc"),
                       "seconds": round(seconds, 1)}))
 

@@ -3,7 +3,9 @@
 Everything the model or the asker wrote is escaped; an answer is split into sections and cut, with a
 note, to fit one message (50 blocks, about 12,000 characters of block text). The answer's mode
 (curation/answer_modes.py) sets its label: the *verified* badge on an approved answer quoted
-verbatim, *not verified* on what the model wrote, with the terms no approved text supports.
+verbatim, *not verified* on what the model wrote, with the terms no approved text supports, and
+*closest approved answer* (no badge) on a pair quoted because nothing the model wrote was supported,
+naming the question it was approved for.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ CORRECTION_INPUT = "text"
 
 VERIFIED = ":white_check_mark: *Verified answer* — the team's approved answer, word for word"
 NOT_VERIFIED = ":warning: *Not verified* — written by the model from the team's approved answers"
+CLOSEST = (":mag: *Closest approved answer* — not verified for your question: the team approved it "
+           "for “{question}”")
 TRUNCATED = "_… (answer truncated: too long for one Slack message)_"
 EMPTY_ANSWER = "_(the model returned an empty answer)_"
 THINKING = "Thinking…"
@@ -53,12 +57,17 @@ def answer_blocks(answer_id: int | str, text: str, *, model_version: str,
                   streaming: bool = False, mode: str | None = None,
                   flags: Sequence[str] | None = None, held_back: Sequence[str] | None = None) -> list[Block]:
     """The answer message: its label, the escaped answer in sections, citations, footer and 👍/👎
-    buttons. ``mode`` is verified, generated or abstain (default: from ``verified``); ``flags`` are
+    buttons. ``mode`` is verified, generated, closest or abstain (default: from ``verified``); a
+    closest answer is the first of ``sources`` quoted, and its label names that pair's question
+    (escaped). ``flags`` are
     the names in a generated answer that no retrieved approved pair holds, ``held_back`` the
     numbers, URLs and commands whose sentences were left out for the same reason. Always one valid
     message: a too long answer is cut and says so."""
     mode = mode or ("verified" if verified else "generated")
     head = [bk.context(VERIFIED)] if mode == "verified" else []
+    if mode == "closest":
+        quoted = (sources or [{}])[0].get("question") or "another question"
+        head = [bk.context(CLOSEST.format(question=bk.cut(bk.escape(bk.visible(quoted)), 300)))]
     tail: list[Block] = []
     if mode == "generated" and not streaming:
         line = NOT_VERIFIED

@@ -31,7 +31,7 @@ from bot import escalation
 from bot.answer_prompt import live_model, prepare
 from bot.context import BotContext
 from bot.rate_limit import RateLimiter
-from curation.answer_modes import ABSTAIN, Checked, Decision, Thresholds, answer_text, check_generated
+from curation.answer_modes import ABSTAIN, CLOSEST, Checked, Thresholds, answer_text, check_generated, settle
 from curation.status_message import StatusMessage
 from curation.store import now, transaction
 from serving.client import ModelClient
@@ -153,13 +153,15 @@ class Answerer:
             self._show_error(client, q, ts, friendly + " Please try again in a moment.", answer_id=row)
             return 0
         checked = check_generated(text, q.text, prep.pairs)
-        shown = answer_text(Decision(checked.mode, prep.decision.score), checked.text)
-        return self._finish(client, q, ts, prep, checked.mode, shown, version, started, checked)
+        final = settle(prep.decision, checked)
+        return self._finish(client, q, ts, prep, final.mode, answer_text(final, checked.text), version,
+                            started, checked)
 
     def _finish(self, client: WebClient, q: Question, ts: str, prep: Any, mode: str, text: str,
                 version: str, started: float, checked: Checked | None = None) -> int:
-        """Record the answer and post it in its final form; an abstention asks the team (also one
-        whose generated sentences all stated facts that no retrieved pair supports)."""
+        """Record the answer and post it in its final form; an abstention asks the team. A generated
+        answer whose sentences all stated facts that no retrieved pair supports is replaced by the
+        closest approved pair, quoted and cited alone (the first retrieved: ``prep.sources[0]``)."""
         answer_id = self._record(q, ts, text, version, prep, started)
         if mode == ABSTAIN:
             asked = escalation.escalate(self.ctx, client, team_id=q.team_id, channel=q.channel,
@@ -167,11 +169,13 @@ class Answerer:
                                         answer_id=answer_id)
             text += (" I have asked the team; you will hear back in this thread once they have answered."
                      if asked else " Please ask your team directly.")
+        sources = [] if mode == ABSTAIN else prep.sources[:1] if mode == CLOSEST else prep.sources
+        shown = checked if checked and mode != CLOSEST else None
         self._message(client, q, ts).update(
             ab.fallback_text(text), ab.answer_blocks(
-                answer_id, text, model_version=version, sources=prep.sources if mode != ABSTAIN else [],
-                mode=mode, flags=checked.flags if checked else None,
-                held_back=checked.held_back if checked else None), final=True)
+                answer_id, text, model_version=version, sources=sources, mode=mode,
+                flags=shown.flags if shown else None, held_back=shown.held_back if shown else None),
+            final=True)
         return answer_id
 
     def _stream(self, client: WebClient, q: Question, ts: str, prep: Any, model: str, version: str,

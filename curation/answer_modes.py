@@ -1,7 +1,9 @@
 """The answer pipeline's decisions, pure: for a question and its retrieved pairs, answer with an
 approved pair verbatim (*verified*), let the model write an answer (*generated*, not verified), or
 say that nobody knows yet and ask the team (*abstain*); then flag what a generated answer states
-that no approved text supports.
+that no approved text supports, and when nothing of it is left, quote the best retrieved approved
+pair verbatim as the *closest* approved answer (not verified: it was approved for another wording,
+maybe another question, and says which).
 
 The bot, `threadtune ask`, the demo and the eval's ``bot`` system all decide here, with the same
 thresholds (settings ``answer_verify_score`` and ``answer_abstain_score``, calibrated by
@@ -25,8 +27,9 @@ from curation.checks import grounded_terms, hard_terms
 
 VERIFIED = "verified"
 GENERATED = "generated"
+CLOSEST = "closest"
 ABSTAIN = "abstain"
-MODES = (VERIFIED, GENERATED, ABSTAIN)
+MODES = (VERIFIED, GENERATED, CLOSEST, ABSTAIN)
 
 #: Calibrated defaults (bench/calibrate.py on tests/training/data/faq-calibration.jsonl).
 VERIFY_SCORE = 0.60
@@ -128,21 +131,33 @@ class Checked:
     """A generated answer after the grounding check: ``text`` without the sentences (and code
     blocks) stating a number, URL or command found in neither the question nor the retrieved pairs,
     those facts (``held_back``), and the names left in ``text`` that the same sources lack
-    (``flags``: shown, not removed: a model may rephrase a name)."""
+    (``flags``: shown, not removed: a model may rephrase a name). ``closest`` is the best retrieved
+    pair, quoted instead when nothing of the answer is left."""
 
     text: str
     held_back: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    closest: dict[str, Any] | None = None
 
     @property
     def mode(self) -> str:
-        """Generated, or abstain when every sentence stated an unsupported fact."""
-        return ABSTAIN if self.held_back and not self.text else GENERATED
+        """Generated; when every sentence stated an unsupported fact, the closest approved pair
+        quoted verbatim, or abstain when nothing was retrieved.
+
+        The model was asked because the evidence that the store answers the question passed the
+        abstain threshold; its answer losing every fact means the model garbled what it was given
+        (the demo's tuned model wrote "200 EUR" next to the pair that says "250 EUR"), not that the
+        store knows nothing. The pair itself states no wrong figure, and the reply says which
+        question it was approved for, so the asker can tell whether it answers theirs."""
+        if self.held_back and not self.text:
+            return CLOSEST if self.closest is not None else ABSTAIN
+        return GENERATED
 
 
 def check_generated(text: str, question: str, pairs: list[dict[str, Any]]) -> Checked:
     """Ground a generated answer in the pairs retrieved for *this* question (not in any approved
-    pair: a figure from another topic is no support), dropping what they do not support."""
+    pair: a figure from another topic is no support), dropping what they do not support. The best
+    of ``pairs`` is kept as the closest approved answer (see :attr:`Checked.mode`)."""
     sources = sources_of(question, pairs)
     kept: list[list[str]] = []
     held: list[str] = []
@@ -158,7 +173,7 @@ def check_generated(text: str, question: str, pairs: list[dict[str, Any]]) -> Ch
         if kept:  # a line break after a dropped sentence still ends the line before it
             kept[-1][1] = max(kept[-1][1], sep, key=lambda gap: gap.count("\n"))
     left = "".join(unit + sep for unit, sep in kept).strip()
-    return Checked(left, held, unsupported_terms(left, sources))
+    return Checked(left, held, unsupported_terms(left, sources), pairs[0] if pairs else None)
 
 
 def held_back_note(held_back: list[str]) -> str:
@@ -174,9 +189,25 @@ ABSTAIN_TEXT = ("I don't know this one yet: no answer the team approved matches 
                 "would rather not guess.")
 
 
+def closest_label(pair: dict[str, Any]) -> str:
+    """What introduces a quoted closest pair: not verified for this question, and which question
+    the team approved it for (whitespace collapsed, cut to 200 characters)."""
+    asked = _SPACE.sub(" ", pair.get("question") or "").strip()
+    asked = asked if len(asked) <= 200 else asked[:199] + "…"
+    return f"Closest approved answer, not verified for your question: the team approved it for “{asked}”"
+
+
+def settle(decision: Decision, checked: Checked) -> Decision:
+    """The final decision for a generated answer after the grounding check: still generated, the
+    closest approved pair (``pair``) quoted, or abstain."""
+    mode = checked.mode
+    return Decision(mode, decision.score, checked.closest if mode == CLOSEST else None, decision.evidence)
+
+
 def answer_text(decision: Decision, generated: str = "") -> str:
-    """The reply's main text: the approved answer verbatim, the model's text, or the abstention."""
-    if decision.mode == VERIFIED and decision.pair is not None:
+    """The reply's main text: the approved answer verbatim (verified or the closest), the model's
+    text, or the abstention."""
+    if decision.mode in (VERIFIED, CLOSEST) and decision.pair is not None:
         return decision.pair["answer"]
     if decision.mode == ABSTAIN:
         return ABSTAIN_TEXT

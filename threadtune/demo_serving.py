@@ -27,14 +27,16 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
                   update: Callable[..., None], max_tokens: int,
                   server: Any = None) -> tuple[list[dict[str, str]], str]:
     """Ask ``n`` held-out questions the way `threadtune ask` does (the same pipeline: an approved
-    answer verbatim, the served tuned model's answer marked not verified, or an abstention). The
+    answer verbatim, the served tuned model's answer marked not verified, the closest approved
+    answer quoted when nothing the model wrote was supported, or an abstention). The
     live model is served as `threadtune serve` does (vLLM when its environment is present: on a CPU
     a merged copy swapped in, on a GPU the adapter hot-loaded; else transformers serve with a merged
     copy), only when an answer needs the model. ``server``: a running vLLM to serve it on instead of
     starting one.
     Returns the answers and the backend that served them."""
     from bot.answer_prompt import prepare
-    from curation.answer_modes import Decision, Thresholds, answer_text, check_generated, held_back_note
+    from curation.answer_modes import (CLOSEST, Thresholds, answer_text, check_generated, closest_label,
+                                       held_back_note, settle)
     from serving.backend import LiveModel, make_backend, pick_backend
     from serving.client import ModelClient
 
@@ -77,14 +79,18 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
                 server.stop()
     out = []
     for k, (item, prep) in enumerate(zip(questions, preps)):
-        mode, text, notes = prep.mode, answer_text(prep.decision), []
+        mode, text, notes, cited = prep.mode, answer_text(prep.decision), [], prep.sources[:2]
         if k in written:
             checked = check_generated(written[k], item["question"], prep.pairs)
-            mode, text = checked.mode, answer_text(Decision(checked.mode, 0.0), checked.text)
+            final = settle(prep.decision, checked)
+            mode, text = final.mode, answer_text(final, checked.text)
             notes = [n for n in (held_back_note(checked.held_back),) if n] + (
                 [f"not in the approved answers it used: {', '.join(checked.flags)}"] if checked.flags else [])
+            if final.mode == CLOSEST and final.pair is not None:
+                # the model's sentences were all left out: what it wrote is not shown, so not named
+                notes, cited = [closest_label(final.pair)], prep.sources[:1]
         out.append({"question": item["question"], "reference": item["answer"], "tuned": text,
                     "mode": mode + (f" ({'; '.join(notes)})" if notes else ""),
                     "cited": ", ".join(p.get("permalink") or f"pair #{p.get('candidate_id')}"
-                                       for p in prep.sources[:2])})
+                                       for p in cited)})
     return out, label

@@ -35,7 +35,7 @@ from typing import Any, Callable
 from curation.answer_calibration import curve, pick
 from curation.answer_match import signals
 from curation.answer_modes import (ABSTAIN, GENERATED, MODES, Decision, Thresholds, answer_text, check_generated,
-                                   decide)
+                                   decide, settle)
 from curation.answer_prompt import build_messages
 from training.errors import DatasetError
 from training.eval_server import Served, served_generate
@@ -44,7 +44,7 @@ from training.metrics import fact_recall, mean, normalize, rouge_l, token_f1, wr
 SYSTEMS = ("base", "base+retrieval", "bot-base", "tuned", "tuned+retrieval", "bot")
 BOT_SYSTEMS = ("bot-base", "bot")
 METRICS = ("token_f1", "rouge_l", "fact_recall", "latency_s")
-BOT_METRICS = ("verified", "generated", "abstain", "wrong_fact_rate", "answered", "ood_abstained")
+BOT_METRICS = ("verified", "generated", "closest", "abstain", "wrong_fact_rate", "answered", "ood_abstained")
 
 
 @dataclass(frozen=True)
@@ -270,9 +270,10 @@ def evaluate(items: list[EvalItem], *, base_model: str, adapter_path: str | None
             written = dict(zip(todo, answer(chats, uses_adapter(system))))
             checked = {k: check_generated(text, bot_items[k].question, contexts.get(bot_items[k].question, []))
                        for k, (text, _) in written.items()}
-            modes = [checked[k].mode if k in checked else d.mode for k, d in enumerate(plan)]
-            out = [(answer_text(Decision(modes[k], d.score, d.pair), checked[k].text if k in checked else ""),
-                    written.get(k, ("", 0.0))[1]) for k, d in enumerate(plan)]
+            final = [settle(d, checked[k]) if k in checked else d for k, d in enumerate(plan)]
+            modes = [d.mode for d in final]
+            out = [(answer_text(d, checked[k].text if k in checked else ""), written.get(k, ("", 0.0))[1])
+                   for k, d in enumerate(final)]
             answers[system] = out
             report["systems"][system] = score_bot([t for t, _ in out], [x for _, x in out],
                                                   modes, items, len(ood), known)
@@ -297,14 +298,14 @@ def markdown_table(report: dict[str, Any]) -> str:
     head = "| system | token F1 | ROUGE-L | fact recall | latency (s) |"
     rule = "|---|---:|---:|---:|---:|"
     if bots:
-        head += " verified | generated | abstain | wrong facts | OOD abstained |"
-        rule += "---:|---:|---:|---:|---:|"
+        head += " verified | generated | closest | abstain | wrong facts | OOD abstained |"
+        rule += "---:|---:|---:|---:|---:|---:|"
     lines = [head, rule]
     for name, m in report["systems"].items():
         cells = [f"{m[k]:.3f}" if m.get(k) is not None else "n/a" for k in METRICS]
         if bots:
             cells += [f"{m[k]:.0%}" if m.get(k) is not None else "—"
-                      for k in ("verified", "generated", "abstain", "wrong_fact_rate", "ood_abstained")]
+                      for k in ("verified", "generated", "closest", "abstain", "wrong_fact_rate", "ood_abstained")]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -8,8 +8,9 @@ import pytest
 from curation.answer_calibration import curve, pick, table
 from curation.answer_facts import in_approved
 from curation.answer_match import evidence, match_score
-from curation.answer_modes import (ABSTAIN, ABSTAIN_TEXT, GENERATED, VERIFIED, Thresholds, answer_text,
-                                   check_generated, decide, held_back_note, unsupported_terms)
+from curation.answer_modes import (ABSTAIN, ABSTAIN_TEXT, CLOSEST, GENERATED, VERIFIED, Thresholds, answer_text,
+                                   check_generated, closest_label, decide, held_back_note, settle,
+                                   unsupported_terms)
 from curation.answer_prompt import RETRIEVAL_HEADER, build_messages
 from curation.answer_team import pick_team
 from curation.errors import CurationError
@@ -128,11 +129,37 @@ def test_a_garbled_figure_is_left_out_with_its_sentence_and_the_rest_kept(db):
                               "1. Open the Expenses app.\n2. Submit by the 5th.", "expense limit?", pairs)
     assert checked.text == "Your manager approves it.\n1. Open the Expenses app."
     assert checked.held_back == ["150", "5"] and checked.mode == GENERATED
-    # nothing left: the pipeline abstains rather than show an empty or wrong answer
-    assert check_generated("It is 150 EUR.", "expense limit?", pairs).mode == ABSTAIN
+    # nothing left and nothing retrieved: the pipeline abstains rather than show an empty or wrong answer
+    assert check_generated("It is 150 EUR.", "expense limit?", []).mode == ABSTAIN
     # a code block is one unit; a figure the question states is supported by it
     checked = check_generated("Run:\n```\nvpn-reset --all\n```\nLimit: 90 EUR.", "is 90 EUR ok?", pairs)
     assert checked.text == "Run:\nLimit: 90 EUR." and checked.held_back == ["vpn-reset --all"]
+
+
+def test_a_generated_answer_with_nothing_supported_quotes_the_closest_approved_pair_verbatim(db):
+    # the demo's expense question: the approved 250 EUR pair retrieved first, its match below the
+    # verify threshold, and every sentence the model wrote stated a figure no pair holds; abstaining
+    # ("I don't know") hid the right approved answer that was there
+    question = "Up to what amount can I expense something without my manager signing off?"
+    pairs = top_pairs(db, TEAM, question)
+    decision = decide(question, pairs, Thresholds(verify=1.0, abstain=0.0))
+    assert decision.mode == GENERATED and pairs[0]["question"] == EXPENSES[0]
+    checked = check_generated("You can expense up to 200 EUR. Above 100 EUR your manager signs off.",
+                              question, pairs)
+    assert checked.text == "" and checked.held_back == ["200", "100"] and checked.mode == CLOSEST
+    final = settle(decision, checked)
+    assert final.mode == CLOSEST and final.pair["id"] == pairs[0]["id"]
+    assert answer_text(final, checked.text) == EXPENSES[1]  # verbatim: 250 EUR, not a garbled figure
+    assert closest_label(final.pair) == ("Closest approved answer, not verified for your question: the team "
+                                         f"approved it for “{EXPENSES[0]}”")
+    # a generated answer with something left stays generated, and settle keeps no pair for it
+    kept = settle(decision, check_generated("Your manager approves it. It is 200 EUR.", question, pairs))
+    assert kept.mode == GENERATED and kept.pair is None
+    assert answer_text(kept, "Your manager approves it.") == "Your manager approves it."
+    # nothing retrieved: nothing to quote, it abstains
+    empty = settle(decide(question, [], Thresholds(verify=1.0, abstain=0.0)),
+                   check_generated("It is 200 EUR.", question, []))
+    assert empty.mode == ABSTAIN and answer_text(empty) == ABSTAIN_TEXT
 
 
 def test_a_figure_counts_as_grounded_only_in_the_pairs_retrieved_for_this_question(db):

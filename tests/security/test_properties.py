@@ -47,9 +47,10 @@ def test_split_text_keeps_every_character_within_the_limit(text, limit):
 
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=200_000).map(lambda t: t * 1), st.booleans(),
-       st.lists(st.fixed_dictionaries({"permalink": st.text(max_size=300), "question": texts}), max_size=5))
-def test_answer_blocks_stay_within_block_kit_limits(text, verified, sources):
-    check_blocks(answer_blocks(7, text or "x", model_version="v3", sources=sources, verified=verified))
+       st.lists(st.fixed_dictionaries({"permalink": st.text(max_size=300), "question": texts}), max_size=5),
+       st.sampled_from([None, "closest"]))
+def test_answer_blocks_stay_within_block_kit_limits(text, verified, sources, mode):
+    check_blocks(answer_blocks(7, text or "x", model_version="v3", sources=sources, verified=verified, mode=mode))
 
 
 @given(texts)

@@ -59,6 +59,17 @@ def test_answer_blocks_have_footer_citations_badge_and_feedback_buttons():
     assert [(b["action_id"], b["value"]) for b in buttons] == [("answer_up", "7"), ("answer_down", "7")]
 
 
+def test_a_closest_answer_names_the_question_it_was_approved_for_escaped_and_has_no_badge():
+    blocks = ab.answer_blocks(7, "250 EUR.", model_version="v3", mode="closest",
+                              sources=[{"permalink": "https://s/p1", "question": "<!channel> limit & " + "x" * 400}])
+    dumped = json.dumps(blocks, ensure_ascii=False)
+    label = blocks[0]["elements"][0]["text"]
+    assert "Closest approved answer" in label and "&lt;!channel&gt; limit &amp; x" in label
+    assert "<!channel>" not in dumped and len(label) < 500
+    assert "Verified answer" not in dumped and "Not verified" not in dumped
+    assert sections(blocks) == ["250 EUR."] and "Based on: <https://s/p1|" in dumped
+
+
 def test_streaming_blocks_have_no_buttons_yet():
     blocks = ab.answer_blocks(0, "partial", model_version="base", streaming=True)
     assert not [b for b in blocks if b["type"] == "actions"]

@@ -88,23 +88,42 @@ def test_without_a_review_channel_the_bot_abstains_and_says_to_ask_the_team(
     assert db.execute("select count(*) from escalations").fetchone()[0] == 0
 
 
-def test_a_generated_answer_whose_every_sentence_is_unsupported_abstains_and_asks_the_team(
+def test_a_generated_answer_whose_every_sentence_is_unsupported_quotes_the_closest_approved_answer(
         answer_bot_factory, answer_settings, fake_slack, fake_llm, db):
     from tests.serving.conftest import approve_pair
 
     watch(db)
     approve_pair(db, "How do I reset my VPN password?", "Run vpn-reset and follow the link it prints.")
-    approve_pair(db, "How many days of leave carry over?", "Up to 30 days carry over to the next year.")
+    approve_pair(db, "How many days of leave carry over?", "Up to 30 days carry over to the next year.",
+                 permalink="https://fake.slack.com/archives/C0SUPPORT/p1700000000000200")
     bot = answer_bot_factory(answer_settings.model_copy(update={"answer_verify_score": 1.0}))
     fake_llm.token_delay_s = 0.3  # slow enough for streaming updates to go out
     fake_llm.script = ["The VPN password expires after 30 days. Call 555-0100 to reset it."]
     mention(bot, "when does my VPN password expire?", "1700000600.000100")
-    body = _text(final_update(fake_slack))
-    assert "I don't know this one yet" in body and "I have asked the team" in body
-    assert "30 days" not in body and "555" not in body and "Not verified" not in body
+    final = final_update(fake_slack)
+    body = _text(final)
+    # the best retrieved approved pair, word for word, labelled with the question it was approved
+    # for: neither the verified badge nor the model's "not verified" label, and only its citation
+    assert "Closest approved answer" in body and "How do I reset my VPN password?" in body
+    assert "Run vpn-reset and follow the link it prints." in body
+    assert "Verified answer" not in body and "Not verified" not in body
+    assert "p1700000000000100" in body and "p1700000000000200" not in body
+    assert "30 days" not in body and "555" not in body
     # nor did the figures show while the answer streamed in
     streamed = [_text(c.params) for c in fake_slack.calls_for("chat.update")]
     assert len(streamed) >= 2 and not any("30 days" in t or "555" in t for t in streamed)
+    assert db.execute("select count(*) from escalations").fetchone()[0] == 0
+
+
+def test_a_generated_answer_with_nothing_supported_and_nothing_retrieved_abstains_and_asks_the_team(
+        answer_bot_factory, answer_settings, fake_slack, fake_llm, db):
+    watch(db)  # no approved pair at all: nothing to quote
+    bot = answer_bot_factory(answer_settings.model_copy(update={"answer_verify_score": 1.0}))
+    fake_llm.script = ["The VPN password expires after 30 days."]
+    mention(bot, "when does my VPN password expire?", "1700000650.000100")
+    body = _text(final_update(fake_slack))
+    assert "I don't know this one yet" in body and "I have asked the team" in body
+    assert "30 days" not in body and "Not verified" not in body and "Closest" not in body
     eventually(lambda: posts_in(fake_slack, "C0REVIEW"), what="the open question")
 
 

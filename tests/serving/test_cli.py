@@ -54,12 +54,16 @@ def test_ask_marks_a_generated_answer_not_verified_and_leaves_out_unsupported_nu
     assert "left out what the approved answers do not support: 45" in out.stdout
     system = fake_llm.chat_requests()[0]["messages"][0]["content"]
     assert "Approved answers" in system and "250 EUR" in system
-    # nothing supported is left: it abstains, and cites nothing
+    # nothing supported is left: the closest approved answer is quoted word for word, labelled with
+    # the question it was approved for (not as verified), and cited
     out = run_cli("ask", "is there a deadline for travel expense reports after a trip?", data_dir=data_dir,
                   env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
     assert out.returncode == 0, out.stderr
-    assert "I don't know this one yet" in out.stdout and "45" not in out.stdout and "Based on" not in out.stdout
-    assert "abstain · model base" in out.stderr
+    assert ("Closest approved answer, not verified for your question: the team approved it for “How do I "
+            "submit an expense report for travel?”") in out.stdout
+    assert "reports up to 250 EUR are paid monthly." in out.stdout and "45" not in out.stdout
+    assert "verified answer" not in out.stdout and "Based on: https://fake.slack.com/" in out.stdout
+    assert "closest · model base" in out.stderr and "left out what the approved answers do not support: 45" in out.stderr
 
 
 def test_ask_abstains_when_no_approved_pair_is_relevant(data_dir, fake_llm):

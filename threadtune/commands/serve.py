@@ -180,8 +180,8 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
 
         from bot.answer_prompt import live_model, prepare
-        from curation.answer_modes import (ABSTAIN, VERIFIED, Decision, Thresholds, answer_text, check_generated,
-                                           held_back_note)
+        from curation.answer_modes import (ABSTAIN, CLOSEST, VERIFIED, Thresholds, answer_text, check_generated,
+                                           closest_label, held_back_note, settle)
         from curation.answer_team import pick_team
         from serving.client import ModelClient
 
@@ -220,18 +220,23 @@ def register(app: typer.Typer) -> None:
                     for delta in client.stream(prep.messages, max_tokens=max_tokens or s.answer_max_tokens):
                         text += delta
             checked = check_generated(text, question, prep.pairs)
-            console.print(answer_text(Decision(checked.mode, 0.0), checked.text), markup=False,
-                          highlight=False, soft_wrap=True)
+            final = settle(prep.decision, checked)
+            if final.mode == CLOSEST and final.pair is not None:
+                console.print(f"[cyan]≈ {escape(closest_label(final.pair))}[/]", highlight=False)
+            console.print(answer_text(final, checked.text), markup=False, highlight=False, soft_wrap=True)
             notes = [held_back_note(checked.held_back)] + (
                 ["not in the approved answers it used: " + ", ".join(checked.flags)] if checked.flags else [])
-            if checked.mode == ABSTAIN:
+            if final.mode == CLOSEST:
+                err_console.print(f"the model's answer was all unsupported ({notes[0]}); quoted the best "
+                                  "approved pair instead", style="dim", markup=False)
+            elif final.mode == ABSTAIN:
                 err_console.print(f"the model's answer was all unsupported ({notes[0]}); in Slack the bot "
                                   "asks the team", style="dim", markup=False)
             else:
                 console.print("[yellow]⚠ not verified[/] — written by the model"
                               + "".join("; " + escape(n) for n in notes if n), highlight=False)
-            mode = checked.mode
-        for src in prep.sources if mode != ABSTAIN else []:
+            mode = final.mode
+        for src in [] if mode == ABSTAIN else prep.sources[:1] if mode == CLOSEST else prep.sources:
             where = src["permalink"] or src.get("document") or f"approved pair #{src['candidate_id']}"
             console.print(f"Based on: {where}", markup=False, highlight=False)
         err_console.print(f"threadtune · {mode} · model {version}", style="dim")
