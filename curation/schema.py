@@ -17,6 +17,8 @@ Tables (columns in the migrations):
 - ``curated_sources`` (what a curate run has read)
 - ``escalations`` (questions the bot abstained on), ``dataset_files`` (where a version was written)
 - ``update_budget`` (chat.update calls per workspace in the last minute, shared by every process)
+- ``retrieval_changes`` (every change to an approved pair, by trigger: what keeps each process's
+  in-memory BM25 index in step, curation.bm25_index)
 """
 
 from __future__ import annotations
@@ -131,3 +133,21 @@ def m011_update_budget(db: Database) -> None:
     # so that the bot and the worker together stay under the workspace's Tier 3 limit.
     db["update_budget"].create({"team_id": str, "at": float})
     db["update_budget"].create_index(["team_id", "at"])
+
+
+@migrations()
+def m012_retrieval_changes(db: Database) -> None:
+    # Each process ranks approved pairs with an in-memory BM25 index (curation.bm25_index); these
+    # triggers log every change that can add a pair to it, take one out of it or change its text,
+    # so that each lookup first applies what changed since its index last looked, in any process.
+    db["retrieval_changes"].create({"seq": int, "team_id": str, "candidate_id": int}, pk="seq")
+    db["retrieval_changes"].create_index(["team_id", "seq"])
+    log = "insert into retrieval_changes (team_id, candidate_id) values ({row}.team_id, {row}.id);"
+    db.execute("create trigger candidates_retrieval_insert after insert on candidates "
+               f"when new.status = 'approved' begin {log.format(row='new')} end")
+    db.execute("create trigger candidates_retrieval_update after update of status, stale, question, "
+               "answer, team_id on candidates when old.status = 'approved' or new.status = 'approved' "
+               "begin insert into retrieval_changes (team_id, candidate_id) select old.team_id, old.id "
+               f"where old.team_id is not new.team_id; {log.format(row='new')} end")
+    db.execute("create trigger candidates_retrieval_delete after delete on candidates "
+               f"when old.status = 'approved' begin {log.format(row='old')} end")

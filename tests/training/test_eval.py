@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from curation.retrieval import fts_query, top_pairs
+from curation.retrieval import query_words, top_pairs
 from tests.training.conftest import TEAM, add_dataset, toy_pairs
 from curation import model_versions
 from training.errors import DatasetError
@@ -67,7 +67,7 @@ def test_retrieval_finds_approved_pairs_of_the_same_team_only(db):
     assert len(hits) == 3 and all("number 4?" not in h["question"] for h in hits)
     assert all(h["answer"] != "other team" for h in hits)
     assert top_pairs(db, TEAM, '"AND OR NEAR(', k=3) == []  # FTS5 syntax in a question is just words
-    assert fts_query("what is it?") and fts_query("") == ""
+    assert query_words("what is it?") and query_words("") == []
 
 
 def test_the_retrieval_prompt_puts_pairs_into_the_system_message():
