@@ -105,11 +105,12 @@ class Bm25Index:
         # One entry per (document, term): its frequency, kept both term-major (for scoring) and
         # document-major (to take a document out of the statistics).
         keys, tf = np.unique(docs_a * n_terms + terms_a, return_counts=True)
-        d, t = keys // n_terms, keys % n_terms
+        del docs_a, terms_a
+        d, t = (keys // n_terms).astype(np.int32), (keys % n_terms).astype(np.int32)
         self.doc_ptr = np.searchsorted(d, np.arange(len(docs) + 1))
-        self.doc_terms, self.doc_tf = t, tf
+        self.doc_terms, self.doc_tf = t, tf.astype(np.float32)
         order = np.argsort(t, kind="stable")
-        self.post_doc, self.post_tf = d[order], tf[order].astype(np.float64)
+        self.post_doc, self.post_tf = d[order], self.doc_tf[order]
         self.term_ptr = np.searchsorted(t[order], np.arange(n_terms + 1))
         self.n_main_terms = n_terms
         self.df = np.diff(self.term_ptr).astype(np.int64)
@@ -124,6 +125,12 @@ class Bm25Index:
 
     def __len__(self) -> int:
         return self.n_alive + len(self.delta)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (the delta and the term dictionary not counted)."""
+        return sum(a.nbytes for a in (self.ids, self.length, self.doc_ptr, self.doc_terms, self.doc_tf,
+                                      self.post_doc, self.post_tf, self.term_ptr, self.df, self.alive))
 
     @property
     def delta_share(self) -> float:
@@ -184,7 +191,8 @@ class Bm25Index:
             lo, hi = self.term_ptr[term], self.term_ptr[term + 1]
             d = self.post_doc[lo:hi]
             docs.append(d)
-            weights.append(self._idf(term) * self._part(self.post_tf[lo:hi], self.length[d], avgdl))
+            tf = self.post_tf[lo:hi].astype(np.float64)
+            weights.append(self._idf(term) * self._part(tf, self.length[d], avgdl))
         found: list[tuple[int, float]] = []
         if docs:
             total = np.bincount(np.concatenate(docs), weights=np.concatenate(weights), minlength=len(self.ids))
