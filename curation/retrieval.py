@@ -128,6 +128,16 @@ def _ranked(db: Any, team_id: str, words: list[str], limit: int,
         return index.top(terms, limit)
 
 
+def warm(db: Any) -> list[str]:
+    """Build now the index of every workspace with approved pairs, so that no question waits for it
+    (``threadtune bot`` calls this on a background thread as it starts); returns those workspaces."""
+    teams = [r[0] for r in _conn(db).execute(
+        "select distinct team_id from candidates where status = 'approved' and stale = 0")]
+    for team_id in teams:
+        _ranked(db, team_id, [], 0)
+    return teams
+
+
 def top_pairs(db: Any, team_id: str, question: str, k: int = 3, *,
               visible_in: str | None = None) -> list[dict[str, Any]]:
     """The ``k`` approved pairs of ``team_id`` that best match ``question`` (BM25), best first.

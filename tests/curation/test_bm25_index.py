@@ -146,3 +146,15 @@ def test_an_index_scores_only_documents_that_hold_a_term_and_takes_documents_out
     index.add(4, "red red red")
     assert [i for i, _ in index.top(red, 5)] == [4, 3] and len(index) == 3
     assert index.top(index.query_terms(["blue"]), 5) == [] and index.score(2, red) == 0.0
+
+
+def test_warming_builds_every_workspaces_index_before_the_first_question(db):
+    from curation import retrieval
+
+    approved(db, "T1", "Where is the parking garage?", "Behind building B.")
+    approved(db, "T2", "How do I reset my VPN password?", "Use the self-service page.")
+    add_candidate(db, "T3", "Pending only?", "Not approved yet.", origin="manual")
+    assert sorted(retrieval.warm(db)) == ["T1", "T2"]
+    path = db.conn.execute("pragma database_list").fetchone()[2]
+    built = {team for (p, _, team), entry in retrieval._ENTRIES.items() if p == path and entry.index is not None}
+    assert {"T1", "T2"} <= built and "T3" not in built

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +14,17 @@ from rich.table import Table
 from threadtune.shell import console, open_db, settings, user_errors
 
 CLI_ACTOR = "cli"
+
+
+def _warm_retrieval(s) -> None:
+    """Build the retrieval indexes (curation.retrieval.warm) while the bot already takes events."""
+    from curation.retrieval import warm
+
+    db = open_db(s)
+    try:
+        warm(db)
+    finally:
+        db.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +44,7 @@ def register(app: typer.Typer) -> None:
         s = settings()
         open_db(s, create=True).close()
         app = build_app(s)
+        threading.Thread(target=_warm_retrieval, args=(s,), name="warm-retrieval", daemon=True).start()
         if s.slack_app_token:
             console.print("threadtune bot: Socket Mode")
             serve_socket_mode(app, s.slack_app_token)
