@@ -118,9 +118,14 @@ def _ranked(db: Any, team_id: str, words: list[str], limit: int,
         if entry.index is None:
             entry.index, entry.seq = _build(conn, team_id)
         if latest > entry.seq:
-            _apply_changes(conn, team_id, entry, latest)
-            if entry.index.delta_share > REBUILD_SHARE:
+            changes = conn.execute("select count(*) from retrieval_changes where team_id = ? and seq > ?",
+                                   [team_id, entry.seq]).fetchone()[0]
+            if changes > REBUILD_SHARE * len(entry.index) + 64:  # a bulk import: cheaper from scratch
                 entry.index, entry.seq = _build(conn, team_id)
+            else:
+                _apply_changes(conn, team_id, entry, latest)
+                if entry.index.delta_share > REBUILD_SHARE:
+                    entry.index, entry.seq = _build(conn, team_id)
         index = entry.index
         terms = index.query_terms(words)
         if doc_id is not None:

@@ -116,6 +116,12 @@ def test_many_changes_rebuild_the_index_and_rank_as_a_fresh_one(db):
     for q, a in PAIRS:
         approved(db, "T1", q, a)
     assert_same_as_fts5(db, "T1", ["widgets", "sprockets", "gadgets question", "vpn password"])
+    with transaction(db):  # a bulk import: more changes than the index holds
+        db["candidates"].insert_all(
+            [{"team_id": "T1", "question": f"imported {n} widgets?", "answer": f"bulk answer {n} sprockets",
+              "status": "approved", "origin": "import", "dedup_key": f"bulk-{n}", "created_at": "2026-11-30"}
+             for n in range(100)])
+    assert_same_as_fts5(db, "T1", ["widgets", "sprockets", "bulk imported", "vpn password"])
 
 
 def test_a_pair_approved_in_a_transaction_that_rolls_back_is_never_retrieved(db):
