@@ -129,9 +129,6 @@ def lookup_latency(db, questions: list[str], n: int) -> dict[str, dict[str, floa
     from curation.retrieval import top_pairs
     from curation.store import now
 
-    t0 = time.perf_counter()
-    top_pairs(db, TEAM, "build the index")
-    build_s = time.perf_counter() - t0
     lookups = {"index": lambda q: top_pairs(db, TEAM, q, k=3), "fts5": lambda q: fts5_top(db, q, 3)}
     times: dict[str, list[float]] = {name: [] for name in lookups}
     for k in range(n):
@@ -157,7 +154,6 @@ def lookup_latency(db, questions: list[str], n: int) -> dict[str, dict[str, floa
         changing.append((time.perf_counter() - t0) * 1000)
     out = {name: _pct(t) for name, t in times.items()}
     out["index_while_changing"] = _pct(changing)
-    out["index_build_s"] = round(build_s, 2)
     out["index_mib"] = round(index_bytes(db) / 2**20, 1)
     return out
 
@@ -186,12 +182,16 @@ def main() -> None:
     big, big_ids = padded_store(args.pairs_100k)
     build_s = time.perf_counter() - t0
     questions = [q["question"] for s in sets.values() for q in s]
+    from curation.retrieval import top_pairs
+    t0 = time.perf_counter()
+    top_pairs(big, TEAM, "the first lookup builds the index")
+    index_build_s = time.perf_counter() - t0
     for set_name, questions_set in sets.items():
         got = rates(big, big_ids, questions_set)
         result["rates"][f"{set_name}@{args.pairs_100k}"] = got
         print(f"{set_name:>12} at {args.pairs_100k} pairs: " + "  ".join(
             f"{v}: first {r['first_hit']:.0%} top-3 {r['top3']:.0%}" for v, r in got.items()), flush=True)
-    lat = lookup_latency(big, questions, args.lookups)
+    lat = {**lookup_latency(big, questions, args.lookups), "index_build_s": round(index_build_s, 2)}
     result["latency"] = {"pairs": args.pairs_100k, "store_build_s": round(build_s, 1), "lookups": args.lookups, **lat}
     for name in ("index", "fts5", "index_while_changing"):
         print(f"lookup at {args.pairs_100k} pairs, {name}: p50 {lat[name]['p50_ms']} ms, "
