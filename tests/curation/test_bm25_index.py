@@ -164,3 +164,14 @@ def test_warming_builds_every_workspaces_index_before_the_first_question(db):
     path = db.conn.execute("pragma database_list").fetchone()[2]
     built = {team for (p, _, team), entry in retrieval._ENTRIES.items() if p == path and entry.index is not None}
     assert {"T1", "T2"} <= built and "T3" not in built
+
+
+def test_an_erased_pair_leaves_every_index_at_its_next_lookup(db):
+    from curation.erasure import redact_candidates
+
+    other = connect(Path(db.conn.execute("pragma database_list").fetchone()[2]))
+    cid = approved(db, "T1", "What is Dana's home address?", "Dana lives at 12 Quayside Lane.")
+    approved(db, "T1", "Where is the parking garage?", "Behind building B.")
+    assert [p["id"] for p in top_pairs(other, "T1", "Quayside address")] == [cid]
+    redact_candidates(db, "T1", [cid], "erased on request")
+    assert top_pairs(other, "T1", "Quayside address") == [] and top_pairs(db, "T1", "Dana") == []
