@@ -189,12 +189,18 @@ ABSTAIN_TEXT = ("I don't know this one yet: no answer the team approved matches 
                 "would rather not guess.")
 
 
+def closest_question(pair: dict[str, Any]) -> str:
+    """The question a quoted closest pair was approved for, whitespace collapsed, at most 200
+    characters."""
+    asked = _SPACE.sub(" ", pair.get("question") or "").strip()
+    return asked if len(asked) <= 200 else asked[:199] + "…"
+
+
 def closest_label(pair: dict[str, Any]) -> str:
     """What introduces a quoted closest pair: not verified for this question, and which question
-    the team approved it for (whitespace collapsed, cut to 200 characters)."""
-    asked = _SPACE.sub(" ", pair.get("question") or "").strip()
-    asked = asked if len(asked) <= 200 else asked[:199] + "…"
-    return f"Closest approved answer, not verified for your question: the team approved it for “{asked}”"
+    the team approved it for."""
+    return ("Closest approved answer, not verified for your question: the team approved it for "
+            f"“{closest_question(pair)}”")
 
 
 def settle(decision: Decision, checked: Checked) -> Decision:

@@ -35,7 +35,7 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
     starting one.
     Returns the answers and the backend that served them."""
     from bot.answer_prompt import prepare
-    from curation.answer_modes import (CLOSEST, Thresholds, answer_text, check_generated, closest_label,
+    from curation.answer_modes import (CLOSEST, Thresholds, answer_text, check_generated, closest_question,
                                        held_back_note, settle)
     from serving.backend import LiveModel, make_backend, pick_backend
     from serving.client import ModelClient
@@ -88,7 +88,7 @@ def serve_and_ask(s: Settings, db: Any, team: str, model: dict[str, Any], heldou
                 [f"not in the approved answers it used: {', '.join(checked.flags)}"] if checked.flags else [])
             if final.mode == CLOSEST and final.pair is not None:
                 # the model's sentences were all left out: what it wrote is not shown, so not named
-                notes, cited = [closest_label(final.pair)], prep.sources[:1]
+                notes, cited = [f"approved for “{closest_question(final.pair)}”"], prep.sources[:1]
         out.append({"question": item["question"], "reference": item["answer"], "tuned": text,
                     "mode": mode + (f" ({'; '.join(notes)})" if notes else ""),
                     "cited": ", ".join(p.get("permalink") or f"pair #{p.get('candidate_id')}"
