@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import answer_blocks as ab
 from bot.context import BotContext, envelope_team
+from bot.ephemeral import tell
 from bot.conversations import is_private
 from bot.roles import has_role, refusal
 from curation.candidates import add_candidate
@@ -165,8 +166,4 @@ def _offer_save(ctx: BotContext, client: WebClient, answer: dict[str, Any], user
 
 
 def _ephemeral_to(client: WebClient, answer: dict[str, Any], user: str, text: str) -> None:
-    try:
-        client.chat_postEphemeral(channel=answer["channel_id"], user=user, text=text,
-                                  thread_ts=answer["thread_ts"])
-    except SlackApiError as err:
-        log.warning("chat.postEphemeral failed: %s", err.response.get("error"))
+    tell(client, answer["channel_id"], user, text, thread_ts=answer["thread_ts"])

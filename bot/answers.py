@@ -30,6 +30,7 @@ from bot import answer_blocks as ab
 from bot import escalation
 from bot.answer_prompt import live_model, prepare
 from bot.context import BotContext
+from bot.ephemeral import tell
 from bot.rate_limit import RateLimiter
 from curation.answer_modes import ABSTAIN, CLOSEST, Checked, Thresholds, answer_text, check_generated, settle
 from curation.status_message import StatusMessage
@@ -271,8 +272,4 @@ class Answerer:
             return None
 
     def ephemeral(self, client: WebClient, q: Question, text: str) -> None:
-        try:
-            client.chat_postEphemeral(channel=q.channel, user=q.user_id, text=text,
-                                      thread_ts=q.thread_ts)
-        except SlackApiError as err:
-            log.warning("chat.postEphemeral failed: %s", err.response.get("error"))
+        tell(client, q.channel, q.user_id, text, thread_ts=q.thread_ts)

@@ -18,14 +18,15 @@ log = logging.getLogger(__name__)
 DM_INSTEAD = frozenset({"user_not_in_channel", "channel_not_found", "not_in_channel", "is_archived"})
 
 
-def tell(client: WebClient, channel: str | None, user: str | None, text: str) -> bool:
-    """Show ``text`` to ``user`` alone in ``channel`` (a DM without a channel, or when Slack cannot
-    show it there); True when Slack took it."""
+def tell(client: WebClient, channel: str | None, user: str | None, text: str, *,
+         thread_ts: str | None = None) -> bool:
+    """Show ``text`` to ``user`` alone in ``channel`` (in its thread ``thread_ts``; a DM without a
+    channel, or when Slack cannot show it there); True when Slack took it."""
     if not user:
         return False
     if channel:
         try:
-            client.chat_postEphemeral(channel=channel, user=user, text=text)
+            client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
             return True
         except SlackApiError as err:
             error = err.response.get("error")

@@ -186,3 +186,19 @@ def test_in_source_thread_mode_a_candidate_whose_thread_is_gone_is_reviewed_in_t
     rows = {r[0]: (r[1], r[2]) for r in db.execute("select id, review_channel, review_ts from candidates")}
     assert rows[alive][0] == "C0HELP" and rows[gone][0] == "C0REVIEW"
     assert fake_slack.refusals("chat.postMessage") == ["cannot_reply_to_message"]
+
+
+def test_feedback_thanks_reach_someone_who_left_the_channel_by_dm(answer_bot, fake_slack):
+    """Slack refuses an ephemeral note to a non-member (user_not_in_channel): the 👍's thanks, like
+    every other note to one person, then goes to them as a DM instead of being lost."""
+    from tests.serving.conftest import WATCHED
+
+    fake_slack.channels[WATCHED]["members"] = [MEMBER]
+    mention(answer_bot, "Who approves expenses?", "1700001100.000100")
+    final = final_update(fake_slack)
+    answer_bot.block_action("answer_up", action_value(final, "answer_up"), user_id="U0LEFT",
+                            channel=WATCHED, message_ts=final["ts"])
+    dm = eventually(lambda: [c.params for c in fake_slack.calls_for("chat.postMessage")
+                             if c.params["channel"] == "U0LEFT"])
+    assert "Thanks for the feedback" in dm[0]["text"]
+    assert fake_slack.refusals("chat.postEphemeral") == ["user_not_in_channel"]

@@ -198,6 +198,7 @@ def test_rate_limit_per_user_answers_with_an_ephemeral_note(
 
 
 def test_mention_in_an_unwatched_channel_explains_instead_of_answering(answer_bot, fake_slack, fake_llm):
+    fake_slack.add_channel("C0RANDOM", "random")  # the bot is in it: it was mentioned there
     mention(answer_bot, "hello", "1700000800.000100", channel="C0RANDOM")
     note = fake_slack.wait_for("chat.postEphemeral")[0].params
     assert "/threadtune watch" in note["text"]
