@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -78,3 +79,13 @@ def answer_bot(answer_bot_factory, answer_settings, db):
     """The bot answering from the scripted LLM in the watched channel ``C0SUPPORT``."""
     watch(db)
     return answer_bot_factory(answer_settings)
+
+
+def require_vllm() -> None:
+    """Skip where ``.venv-vllm`` is absent, but fail in CI, where `make test` builds it."""
+    from serving.vllm import vllm_available
+
+    if not vllm_available():
+        if os.environ.get("CI"):
+            pytest.fail(".venv-vllm is missing in CI: `make test` builds it (make install-vllm)")
+        pytest.skip(".venv-vllm is absent (make install-vllm)")

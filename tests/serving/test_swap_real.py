@@ -16,7 +16,8 @@ import pytest
 
 from serving.errors import ServingError
 from serving.group_guard import group_members
-from serving.vllm import VllmConfig, vllm_available
+from serving.vllm import VllmConfig
+from tests.serving.conftest import require_vllm
 from tests.serving.test_vllm_real import QUESTION, ask, train_fact_adapter
 
 pytestmark = pytest.mark.slow
@@ -24,10 +25,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def merged_server(tmp_path, embedded_model_dir):
-    if not vllm_available():
-        if os.environ.get("CI"):
-            pytest.fail(".venv-vllm is missing in CI: `make test` builds it (make install-vllm)")
-        pytest.skip(".venv-vllm is absent (make install-vllm)")
+    require_vllm()
     from serving.process import free_port
     from serving.swap import MergedVllm
 

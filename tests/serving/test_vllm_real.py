@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from serving.errors import ServingError
-from serving.vllm import VllmConfig, VllmServer, vllm_available
+from serving.vllm import VllmConfig, VllmServer
 from tests.conftest import MEMBER
-from tests.serving.conftest import WATCHED, watch
+from tests.serving.conftest import WATCHED, require_vllm, watch
 
 pytestmark = pytest.mark.slow
 
@@ -95,10 +95,7 @@ def adapters(tmp_path_factory, embedded_model_dir) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def vllm(tmp_path_factory, embedded_model_dir):
     """One real vLLM server for the module: the embedded base, runtime LoRA loading on."""
-    if not vllm_available():
-        if os.environ.get("CI"):
-            pytest.fail(".venv-vllm is missing in CI: `make test` builds it (make install-vllm)")
-        pytest.skip(".venv-vllm is absent (make install-vllm)")
+    require_vllm()
     from serving.process import free_port
 
     log = tmp_path_factory.mktemp("vllm") / "vllm.log"
