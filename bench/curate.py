@@ -139,7 +139,9 @@ def main() -> None:
     out: dict = {"threads": args.threads, "max_tokens": args.max_tokens, "cap_s": args.cap_s, "runs": results}
     if "4" in results.get("vllm", {}):
         goal = results["vllm"]["4"]
-        out["goal_under_600_s"] = goal["seconds"] < 600 and goal["sources"] == args.threads
+        # Every source the import made, curated in time (the goal run is never capped; the import
+        # can make fewer sources than threads: 40 threads gave 39).
+        out["goal_under_600_s"] = goal["seconds"] < 600 and not goal["capped"]
     if "vllm" in results and "embedded" in results:
         out["speedup_vllm_vs_embedded"] = {c: ratio(results["vllm"].get(c), results["embedded"].get(c))
                                            for c in results["embedded"] if c in results["vllm"]}
