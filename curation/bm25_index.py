@@ -93,14 +93,8 @@ class Bm25Index:
         known = tokens.learn(w for ws in texts for w in ws)
         self.ids = np.array([i for i, _ in docs], dtype=np.int64)
         self.row_of = {int(i): r for r, i in enumerate(self.ids)}
-        doc_col, term_col = [], []
-        for row, ws in enumerate(texts):
-            terms = [self._term(t) for w in ws for t in known[w]]
-            doc_col.append(np.full(len(terms), row, dtype=np.int64))
-            term_col.append(np.array(terms, dtype=np.int64))
+        docs_a, terms_a = self._occurrences(texts, known)
         n_terms = max(len(self.term_ids), 1)
-        docs_a = np.concatenate(doc_col) if doc_col else np.zeros(0, np.int64)
-        terms_a = np.concatenate(term_col) if term_col else np.zeros(0, np.int64)
         self.length = np.bincount(docs_a, minlength=len(docs)).astype(np.float64)
         # One entry per (document, term): its frequency, kept both term-major (for scoring) and
         # document-major (to take a document out of the statistics).
@@ -119,6 +113,22 @@ class Bm25Index:
         # Documents added after the build: id → (term → frequency, length).
         self.delta: dict[int, tuple[dict[int, int], int]] = {}
         self.delta_df: Counter[int] = Counter()
+
+    def _occurrences(self, texts: list[list[str]], known: dict[str, tuple[str, ...]]) -> tuple[Any, Any]:
+        """``(document row, term id)`` of every token of ``texts``, as two arrays: each distinct word
+        is looked up once, and its tokens (usually one) are spread over its occurrences by numpy."""
+        vocab = {w: n for n, w in enumerate(known)}
+        toks = [[self._term(t) for t in known[w]] for w in vocab]
+        n_tok = np.array([len(t) for t in toks], dtype=np.int64)
+        tok_ptr = np.concatenate([[0], np.cumsum(n_tok)])
+        tok_ids = np.array([t for ts in toks for t in ts], dtype=np.int64)
+        flat = [w for ws in texts for w in ws]
+        word = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
+        doc_of_word = np.repeat(np.arange(len(texts)), [len(ws) for ws in texts])
+        per = n_tok[word]  # tokens each occurrence stands for
+        starts = np.repeat(tok_ptr[word], per)
+        within = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
+        return np.repeat(doc_of_word, per), tok_ids[starts + within]
 
     def _term(self, token: str) -> int:
         return self.term_ids.setdefault(token, len(self.term_ids))
