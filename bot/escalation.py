@@ -134,16 +134,35 @@ def take_reply(ctx: BotContext, client: WebClient, team_id: str, event: dict[str
     return added.id
 
 
+#: Errors of a reply into the asker's thread after which a DM still reaches them (the thread or
+#: the channel is gone, or the bot is no longer in it).
+DM_INSTEAD = frozenset({"cannot_reply_to_message", "thread_not_found", "message_not_found",
+                        "channel_not_found", "not_in_channel", "is_archived"})
+
+
 def notify_answered(db: Any, client: WebClient, team_id: str, candidate_id: int) -> int:
     """Tell each asker whose open question ``candidate_id`` answers, now approved; returns how many.
-    Called on approval in Slack (bot/review.py) and by `threadtune review approve`."""
+    Called on approval in Slack (bot/review.py) and by `threadtune review approve`.
+
+    In the asker's thread; when that thread or channel is gone (deleted, archived, the bot removed),
+    in a DM that quotes their question too. An asker Slack cannot reach either way stays to be told
+    (the next approval of the pair tries again)."""
     told = 0
     for esc in to_notify(db, team_id, candidate_id):
-        answer = get_candidate(db, team_id, candidate_id)["answer"]
+        answer = quote(get_candidate(db, team_id, candidate_id)["answer"])
         try:
-            client.chat_postMessage(channel=esc["channel_id"], thread_ts=esc["thread_ts"],
-                                    text=f"<@{esc['user_id']}> your question now has an answer the team "
-                                         f"approved:\n{quote(answer)}", unfurl_links=False)
+            try:
+                client.chat_postMessage(channel=esc["channel_id"], thread_ts=esc["thread_ts"],
+                                        text=f"<@{esc['user_id']}> your question now has an answer the team "
+                                             f"approved:\n{answer}", unfurl_links=False)
+            except SlackApiError as err:
+                if err.response.get("error") not in DM_INSTEAD:
+                    raise
+                log.info("asker's thread for escalation %s is gone (%s): telling them in a DM", esc["id"],
+                         err.response.get("error"))
+                client.chat_postMessage(channel=esc["user_id"], unfurl_links=False,
+                                        text=f"You asked:\n{quote(esc['question'] or '')}\nThe team has now "
+                                             f"approved an answer:\n{answer}")
         except SlackApiError as err:
             log.warning("could not tell %s about candidate %s: %s", esc["user_id"], candidate_id,
                         err.response.get("error"))

@@ -177,3 +177,27 @@ def test_an_escalation_approved_from_the_cli_tells_the_asker_in_slack(bot, fake_
     told = [p for p in posts_in(fake_slack, WATCHED, "1700000900.000100") if "now has an answer" in p.get("text", "")]
     assert told and f"<@{MEMBER}>" in told[0]["text"] and "calm dogs are welcome" in told[0]["text"]
     assert db.execute("select status from escalations").fetchone()[0] == "notified"
+
+
+def test_an_asker_whose_thread_was_deleted_is_told_in_a_dm(bot, fake_slack, db):
+    """Slack refuses a reply into a deleted thread (cannot_reply_to_message): the asker still hears
+    that their question has an answer, in a DM that quotes it, instead of a line in the bot's log."""
+    question = "Can I bring my dog to the office on Fridays? <!here>"
+    _open_question(bot, db, question, "1700001000.000100")
+    bot.event({"type": "message", "subtype": "message_deleted", "channel": WATCHED,
+               "deleted_ts": "1700001000.000100", "ts": "1700001001.000100", "hidden": True})
+    review_ts = next(ts for (ch, ts), m in fake_slack.posted.items() if ch == "C0REVIEW" and m is not None
+                     and "Open question" in (m.get("text") or ""))
+    bot.event({"type": "message", "channel": "C0REVIEW", "thread_ts": review_ts, "channel_type": "channel",
+               "user": REVIEWER, "text": "Yes, calm dogs are welcome on Fridays.", "ts": "1700001002.000100"})
+    cid = eventually(lambda: db.execute("select candidate_id from escalations where status = 'answered'")
+                     .fetchone(), what="the candidate")[0]
+    bot.block_action(rb.ACTION_APPROVE, str(cid), user_id=REVIEWER, channel="C0REVIEW",
+                     message_ts=get_candidate(db, TEAM, cid)["review_ts"])
+    dm = eventually(lambda: [c.params for c in fake_slack.calls_for("chat.postMessage")
+                             if c.params.get("channel") == MEMBER], what="the DM to the asker")[0]
+    assert "calm dogs are welcome" in dm["text"] and "bring my dog" in dm["text"]
+    assert "&lt;!here&gt;" in dm["text"] and "<!here>" not in dm["text"]
+    assert "cannot_reply_to_message" in fake_slack.refusals("chat.postMessage")
+    eventually(lambda: db.execute("select status from escalations").fetchone()[0] == "notified",
+               what="the open question marked notified")
