@@ -133,6 +133,16 @@ def _open_question(bot, db, question: str, ts: str, user: str = MEMBER) -> None:
                what=f"the open question from {ts}")
 
 
+def _expert_answers(bot, db, fake_slack, ts: str) -> int:
+    """A reviewer answers the open question in its review-channel thread; the candidate's id."""
+    review_ts = next(ts for (ch, ts), m in fake_slack.posted.items() if ch == "C0REVIEW" and m is not None
+                     and "Open question" in (m.get("text") or ""))
+    bot.event({"type": "message", "channel": "C0REVIEW", "thread_ts": review_ts, "channel_type": "channel",
+               "user": REVIEWER, "text": "Yes, calm dogs are welcome on Fridays.", "ts": ts})
+    return eventually(lambda: db.execute("select candidate_id from escalations where status = 'answered'")
+                      .fetchone(), what="the candidate")[0]
+
+
 def test_the_same_open_question_asked_twice_is_one_thread_and_both_askers_are_told(bot, fake_slack, db):
     from tests.conftest import ADMIN
 
@@ -163,12 +173,7 @@ def test_an_escalation_approved_from_the_cli_tells_the_asker_in_slack(bot, fake_
     from tests.foundation.test_cli import run_cli
 
     _open_question(bot, db, "Can I bring my dog to the office on Fridays?", "1700000900.000100")
-    review_ts = next(ts for (ch, ts), m in fake_slack.posted.items() if ch == "C0REVIEW" and m is not None
-                     and "Open question" in (m.get("text") or ""))
-    bot.event({"type": "message", "channel": "C0REVIEW", "thread_ts": review_ts, "channel_type": "channel",
-               "user": REVIEWER, "text": "Yes, calm dogs are welcome on Fridays.", "ts": "1700000901.000100"})
-    cid = eventually(lambda: db.execute("select candidate_id from escalations where status = 'answered'")
-                     .fetchone(), what="the candidate")[0]
+    cid = _expert_answers(bot, db, fake_slack, "1700000901.000100")
     out = run_cli("review", "approve", str(cid), "--as", REVIEWER, data_dir=settings.data_dir,
                   env={"THREADTUNE_TEAM_ID": TEAM, "SLACK_BOT_TOKEN": "xoxb-test",
                        "THREADTUNE_SLACK_API_URL": fake_slack.api_url, "THREADTUNE_REVIEWER_IDS": REVIEWER})
@@ -186,12 +191,7 @@ def test_an_asker_whose_thread_was_deleted_is_told_in_a_dm(bot, fake_slack, db):
     _open_question(bot, db, question, "1700001000.000100")
     bot.event({"type": "message", "subtype": "message_deleted", "channel": WATCHED,
                "deleted_ts": "1700001000.000100", "ts": "1700001001.000100", "hidden": True})
-    review_ts = next(ts for (ch, ts), m in fake_slack.posted.items() if ch == "C0REVIEW" and m is not None
-                     and "Open question" in (m.get("text") or ""))
-    bot.event({"type": "message", "channel": "C0REVIEW", "thread_ts": review_ts, "channel_type": "channel",
-               "user": REVIEWER, "text": "Yes, calm dogs are welcome on Fridays.", "ts": "1700001002.000100"})
-    cid = eventually(lambda: db.execute("select candidate_id from escalations where status = 'answered'")
-                     .fetchone(), what="the candidate")[0]
+    cid = _expert_answers(bot, db, fake_slack, "1700001002.000100")
     bot.block_action(rb.ACTION_APPROVE, str(cid), user_id=REVIEWER, channel="C0REVIEW",
                      message_ts=get_candidate(db, TEAM, cid)["review_ts"])
     dm = eventually(lambda: [c.params for c in fake_slack.calls_for("chat.postMessage")
