@@ -208,7 +208,8 @@ def _stored(db, team_id: str, channel: str, ts: str) -> bool:
 
 
 class _Deleted(threading.local):
-    """Candidate ids a delete marked stale in this thread's current event (see the middleware)."""
+    """Candidate ids a delete marked stale in this thread's current event, and whether it removed
+    text (a deletion or an edit) whose residue must be erased (see the middleware)."""
 
     ids: list[int] = []
     erased: bool = False
@@ -241,8 +242,11 @@ def _change(ctx: BotContext, db, team_id: str, channel: str, event: dict[str, An
     edited = msg["edited"].get("ts") if isinstance(msg.get("edited"), dict) else None
     text = msg.get("text")
     if _stored(db, team_id, channel, ts):
-        apply_edit(db, team_id, channel, ts, text if isinstance(text, str) else "",
-                   str(edited) if edited else None)
+        if apply_edit(db, team_id, channel, ts, text if isinstance(text, str) else "",
+                      str(edited) if edited else None):
+            # What the author edited away leaves the index segments and the WAL too, as a deletion
+            # does (a password pasted by mistake and edited out is gone from disk).
+            _deleted.erased = True
         return None
     # Edited before we saw it (say, in a channel watched since): store the current version.
     if skip_reason(msg) or not _collects(ctx, db, team_id, channel, event.get("channel_type")):

@@ -117,3 +117,19 @@ def test_erased_text_is_in_no_byte_of_the_data_dir(bot, fake_slack, db, settings
     assert superseded
     assert db.execute("select count(*) from audit where action = 'dataset.supersede'").fetchone()[0] >= 1
     assert db.execute("select count(*) from candidates where stale = 1").fetchone()[0] == 5
+
+
+def test_text_edited_away_is_in_no_byte_of_the_data_dir(bot, db, settings):
+    """Someone pastes a secret and edits it out: the old text leaves the store, its full-text index
+    segments and the WAL, as a deletion's does."""
+    set_watched(db, T, "C1", True, ADMIN)
+    secret = "pqrxsecret4817"
+    bot.message("C1", "U0ALICE", f"the staging password is {secret}, log in with {KEEP}", "1700000001.000100")
+    assert eventually(lambda: holders(settings.data_dir, secret), what="the secret stored")
+    bot.event({"type": "message", "subtype": "message_changed", "channel": "C1", "channel_type": "channel",
+               "ts": "1700000009.000100",
+               "message": {"type": "message", "user": "U0ALICE", "text": f"ask me for the password; log in with {KEEP}",
+                           "ts": "1700000001.000100", "edited": {"user": "U0ALICE", "ts": "1700000009.000000"}}})
+    eventually(lambda: not holders(settings.data_dir, secret),
+               what=lambda: f"the edited-away text still in {holders(settings.data_dir, secret)}")
+    assert "threadtune.db" in holders(settings.data_dir, KEEP)
