@@ -52,15 +52,17 @@ def forget(ctx: BotContext, req, client, respond) -> None:
 
 
 _eraser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadtune-erase")
-_due = threading.Event()
+_due: set[int] = set()  # the bots (id of their context) with a run queued
+_due_lock = threading.Lock()
 
 
 def erase_residue_soon(ctx: BotContext, write_lock: threading.Lock | None = None) -> None:
     """Run :func:`curation.erasure.erase_residue` on a background thread; a burst of deletions
-    queues one run, not one per deletion. ``write_lock`` is the caller's writer queue, if any."""
-    if _due.is_set():
-        return
-    _due.set()
+    queues one run per bot, not one per deletion. ``write_lock`` is the caller's writer queue, if any."""
+    with _due_lock:
+        if id(ctx) in _due:
+            return
+        _due.add(id(ctx))
     _eraser.submit(_erase, ctx, write_lock)
 
 
@@ -70,7 +72,8 @@ ERASE_DEBOUNCE_S = 1.0
 
 def _erase(ctx: BotContext, write_lock: threading.Lock | None) -> None:
     time.sleep(ERASE_DEBOUNCE_S)
-    _due.clear()
+    with _due_lock:
+        _due.discard(id(ctx))
     try:
         if write_lock is None:
             erase_residue(ctx.db())
