@@ -102,9 +102,9 @@ class Bm25Index:
         del docs_a, terms_a
         d, t = (keys // n_terms).astype(np.int32), (keys % n_terms).astype(np.int32)
         self.doc_ptr = np.searchsorted(d, np.arange(len(docs) + 1))
-        self.doc_terms, self.doc_tf = t, tf.astype(np.float32)
-        order = np.argsort(t, kind="stable")
-        self.post_doc, self.post_tf = d[order], self.doc_tf[order]
+        self.doc_terms = t  # document-major: what a removed document takes out of ``df``
+        order = np.argsort(t, kind="stable")  # term-major, documents ascending within a term
+        self.post_doc, self.post_tf = d[order], np.minimum(tf[order], 65535).astype(np.uint16)
         self.term_ptr = np.searchsorted(t[order], np.arange(n_terms + 1))
         self.n_main_terms = n_terms
         self.df = np.diff(self.term_ptr).astype(np.int64)
@@ -139,8 +139,8 @@ class Bm25Index:
     @property
     def nbytes(self) -> int:
         """Bytes held by the arrays (the delta and the term dictionary not counted)."""
-        return sum(a.nbytes for a in (self.ids, self.length, self.doc_ptr, self.doc_terms, self.doc_tf,
-                                      self.post_doc, self.post_tf, self.term_ptr, self.df, self.alive))
+        return sum(a.nbytes for a in (self.ids, self.length, self.doc_ptr, self.doc_terms, self.post_doc,
+                                      self.post_tf, self.term_ptr, self.df, self.alive))
 
     @property
     def delta_share(self) -> float:
@@ -225,8 +225,13 @@ class Bm25Index:
             row = self.row_of.get(doc_id)
             if row is None or not self.alive[row]:
                 return 0.0
-            lo, hi = self.doc_ptr[row], self.doc_ptr[row + 1]
-            freqs = dict(zip(self.doc_terms[lo:hi].tolist(), self.doc_tf[lo:hi].tolist()))
+            freqs = {}
+            for t in terms:
+                if t < self.n_main_terms:
+                    lo, hi = self.term_ptr[t], self.term_ptr[t + 1]
+                    at = lo + int(np.searchsorted(self.post_doc[lo:hi], row))
+                    if at < hi and self.post_doc[at] == row:
+                        freqs[t] = int(self.post_tf[at])
             length = self.length[row]
         avgdl = self._avgdl()
         return -sum(self._idf(t) * self._part(freqs[t], length, avgdl) for t in terms if t in freqs)
