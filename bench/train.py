@@ -84,10 +84,13 @@ TODAY = {"overrides": {"bf16": False, "torch_compile": False, "max_length": 512,
 #: ``cpu-small`` as adopted: the preset itself, with the training child's thread defaults.
 ADOPTED = {"overrides": {}, "env": "defaults"}
 #: Levers that cut work rather than speed it up, on top of the adopted preset: LoRA only on the
-#: top layers of SmolLM2-135M's 30, so that the backward pass stops halfway or a third of the way up.
+#: top layers of SmolLM2-135M's 30, so that the backward pass stops halfway or a third of the way up
+#: (and the top half at twice the preset's base learning rate, 5e-4).
 ON_ADOPTED = {
     "adopted-top-half": {"overrides": {"lora_top_layers": 15}, "env": "defaults"},
     "adopted-top-20": {"overrides": {"lora_top_layers": 20}, "env": "defaults"},
+    # fewer adapted layers learn slower per step: can twice the rate make up for it?
+    "adopted-top-half-2x-lr": {"overrides": {"lora_top_layers": 15, "base_learning_rate": 1e-3}, "env": "defaults"},
 }
 
 
