@@ -91,6 +91,8 @@ ON_ADOPTED = {
     "adopted-top-20": {"overrides": {"lora_top_layers": 20}, "env": "defaults"},
     # fewer adapted layers learn slower per step: can twice the rate make up for it?
     "adopted-top-half-2x-lr": {"overrides": {"lora_top_layers": 15, "base_learning_rate": 1e-3}, "env": "defaults"},
+    # its comparator at the same rate: every layer adapted (the rate alone, not a work cut)
+    "adopted-2x-lr": {"overrides": {"base_learning_rate": 1e-3}, "env": "defaults"},
 }
 
 

@@ -60,7 +60,8 @@ def test_summaries_leave_out_warm_up_and_report_median_and_spread(bench):
 
 def test_the_work_cutting_levers_build_on_the_adopted_preset(bench):
     for variant in bench.ON_ADOPTED.values():
-        assert variant["env"] == bench.ADOPTED["env"] and "lora_top_layers" in variant["overrides"]
+        assert variant["env"] == bench.ADOPTED["env"] and set(variant["overrides"]) <= {"lora_top_layers",
+                                                                                      "base_learning_rate"}
     assert bench.ON_ADOPTED["adopted-top-half"]["overrides"]["lora_top_layers"] == 15  # of SmolLM2-135M's 30
 
 
