@@ -128,7 +128,10 @@ def test_a_garbled_figure_is_left_out_with_its_sentence_and_the_rest_kept(db):
     checked = check_generated("Your manager approves it. Anything above 150 EUR needs review.\n"
                               "1. Open the Expenses app.\n2. Submit by the 5th.", "expense limit?", pairs)
     assert checked.text == "Your manager approves it.\n1. Open the Expenses app."
-    assert checked.held_back == ["150", "5"] and checked.mode == GENERATED
+    # a fact held back: the best retrieved pair is quoted instead (without one, the rest is kept)
+    assert checked.held_back == ["150", "5"] and checked.mode == CLOSEST
+    assert check_generated("Your manager approves it. Anything above 150 EUR needs review.", "expense limit?",
+                           []).mode == GENERATED
     # nothing left and nothing retrieved: the pipeline abstains rather than show an empty or wrong answer
     assert check_generated("It is 150 EUR.", "expense limit?", []).mode == ABSTAIN
     # a code block is one unit; a figure the question states is supported by it
@@ -152,8 +155,12 @@ def test_a_generated_answer_with_nothing_supported_quotes_the_closest_approved_p
     assert answer_text(final, checked.text) == EXPENSES[1]  # verbatim: 250 EUR, not a garbled figure
     assert closest_label(final.pair) == ("Closest approved answer, not verified for your question: the team "
                                          f"approved it for “{EXPENSES[0]}”")
-    # a generated answer with something left stays generated, and settle keeps no pair for it
-    kept = settle(decision, check_generated("Your manager approves it. It is 200 EUR.", question, pairs))
+    # one garbled sentence among supported ones is enough: what is left lacks the figure asked for
+    partly = check_generated("Submit the receipt in the Expenses app. It is 200 EUR.", question, pairs)
+    assert partly.text == "Submit the receipt in the Expenses app." and partly.mode == CLOSEST
+    assert answer_text(settle(decision, partly), partly.text) == EXPENSES[1]
+    # nothing held back: the model's answer stands, and settle keeps no pair for it
+    kept = settle(decision, check_generated("Your manager approves it above 250 EUR.", question, pairs))
     assert kept.mode == GENERATED and kept.pair is None
     assert answer_text(kept, "Your manager approves it.") == "Your manager approves it."
     # nothing retrieved: nothing to quote, it abstains

@@ -71,14 +71,15 @@ def test_mention_gets_placeholder_in_thread_then_the_approved_answer_verbatim_wi
 
 def test_a_generated_answer_says_not_verified_and_carries_no_badge(answer_bot, fake_slack, fake_llm, db):
     approve_pair(db, "How do I reset my password?", "Use the Forgot password link on the login page.")
-    fake_llm.script = ["Use the Forgot password link. Or call extension 4417 at Okta."]
+    fake_llm.script = ["Use the Forgot password link. Or ask Okta support."]
     mention(answer_bot, "what if the password reset email never arrives?", "1700000150.000100")
     final = final_update(fake_slack)
     body = _text(final)
-    assert "Verified answer" not in body and "Not verified" in body
-    # the sentence with a figure no retrieved pair holds is left out, and the note says which
-    assert _blocks(final)[0]["text"]["text"] == "Use the Forgot password link."
-    assert "left out what no approved answer here supports: `4417`" in body
+    assert "Verified answer" not in body and "Not verified" in body and "Closest" not in body
+    # a name no retrieved pair holds is flagged, not removed (a figure would replace the answer by
+    # the closest approved one: tests/serving/test_answer_modes.py)
+    assert _blocks(final)[0]["text"]["text"] == "Use the Forgot password link. Or ask Okta support."
+    assert "not in the approved answers it used: `Okta`" in body
     sent = fake_llm.chat_requests()[0]
     assert sent["model"] == "threadtune/base"
     assert sent["messages"][0]["role"] == "system"

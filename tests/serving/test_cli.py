@@ -36,7 +36,8 @@ def test_ask_answers_a_matching_question_verbatim_without_calling_the_model(data
     assert fake_llm.chat_requests() == []  # verbatim: no generation
 
 
-def test_ask_marks_a_generated_answer_not_verified_and_leaves_out_unsupported_numbers(data_dir, fake_llm):
+def test_ask_marks_a_generated_answer_not_verified_and_quotes_the_closest_pair_for_a_garbled_one(
+        data_dir, fake_llm):
     from curation.store import connect
 
     db = connect(data_dir / "threadtune.db")
@@ -44,18 +45,18 @@ def test_ask_marks_a_generated_answer_not_verified_and_leaves_out_unsupported_nu
                  "Use the Expenses app and attach every receipt; reports up to 250 EUR are paid monthly.",
                  team_id="T0LOCAL")
     db.close()
-    fake_llm.script = ["Use the Expenses app and attach every receipt. Submit them within 45 days.",
-                       "Submit them within 45 days."]
+    fake_llm.script = ["Use the Expenses app and attach every receipt. Reports up to 250 EUR are paid monthly.",
+                       "Use the Expenses app and attach every receipt. Submit them within 45 days."]
     out = run_cli("ask", "is there a deadline for travel expense reports after a trip?", data_dir=data_dir,
                   env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
     assert out.returncode == 0, out.stderr
-    assert "Use the Expenses app and attach every receipt." in out.stdout and "within 45 days" not in out.stdout
-    assert "not verified" in out.stdout and "verified answer" not in out.stdout
-    assert "left out what the approved answers do not support: 45" in out.stdout
+    assert "Use the Expenses app and attach every receipt. Reports up to 250 EUR" in out.stdout
+    assert "not verified" in out.stdout and "verified answer" not in out.stdout and "Closest" not in out.stdout
+    assert "generated · model base" in out.stderr
     system = fake_llm.chat_requests()[0]["messages"][0]["content"]
     assert "Approved answers" in system and "250 EUR" in system
-    # nothing supported is left: the closest approved answer is quoted word for word, labelled with
-    # the question it was approved for (not as verified), and cited
+    # a figure no retrieved pair holds (45): the closest approved answer is quoted word for word,
+    # labelled with the question it was approved for (not as verified), and cited
     out = run_cli("ask", "is there a deadline for travel expense reports after a trip?", data_dir=data_dir,
                   env={"THREADTUNE_SERVING_URL": fake_llm.base_url})
     assert out.returncode == 0, out.stderr
