@@ -63,3 +63,10 @@ def test_doctor_checks_the_token_with_auth_test(tmp_path, fake_slack):
     assert out.returncode == 0, out.stderr
     assert fake_slack.count("auth.test") == 1
     assert "T0FAKE" in out.stdout
+
+
+def test_python_dash_m_threadtune_is_the_same_cli(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "threadtune", "--help"], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "THREADTUNE_DATA_DIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert "demo" in out.stdout and "ask" in out.stdout
