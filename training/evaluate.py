@@ -272,6 +272,7 @@ def evaluate(items: list[EvalItem], *, base_model: str, adapter_path: str | None
                        for k, (text, _) in written.items()}
             final = [settle(d, checked[k]) if k in checked else d for k, d in enumerate(plan)]
             modes = [d.mode for d in final]
+            report.setdefault("final_modes", {})[system] = modes
             out = [(answer_text(d, checked[k].text if k in checked else ""), written.get(k, ("", 0.0))[1])
                    for k, d in enumerate(final)]
             answers[system] = out
@@ -284,9 +285,14 @@ def evaluate(items: list[EvalItem], *, base_model: str, adapter_path: str | None
         chats = helped if system.endswith("+retrieval") else plain
         answers[system] = answer(chats, uses_adapter(system))
         report["systems"][system] = score(answers[system], items)
+    finals = report.get("final_modes", {})
     for k, item in enumerate(items[:5]):
+        # the mode each bot system answered in (a generated answer can end as closest or abstain);
+        # "mode" is the bot's, else the decision before generation
+        modes = {s: m[k] for s, m in finals.items()}
         report["examples"].append({"question": item.question, "reference": item.reference,
-                                   "mode": plan[k].mode, **{s: answers[s][k][0] for s in systems}})
+                                   "mode": modes.get("bot", plan[k].mode), "modes": modes,
+                                   **{s: answers[s][k][0] for s in systems}})
     if progress:
         progress("done", len(systems), len(systems))
     return report

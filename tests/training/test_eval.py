@@ -29,6 +29,11 @@ def test_the_eval_report_has_every_system_and_its_files(tmp_path, trained):
         assert set(metrics) == {"token_f1", "rouge_l", "fact_recall", "latency_s"}
         assert 0 <= metrics["token_f1"] <= 1 and metrics["latency_s"] > 0
     assert report["n"] == 3 and report["model"] == "v1" and report["split"].startswith("dataset:")
+    for name, modes in report["final_modes"].items():  # the shares are of the modes answered in
+        assert report["systems"][name]["closest"] == pytest.approx(modes.count("closest") / len(modes), abs=1e-3)
+    for k, example in enumerate(report["examples"]):
+        assert example["modes"] == {s: report["final_modes"][s][k] for s in ("bot-base", "bot")}
+        assert example["mode"] == example["modes"]["bot"]
     saved = json.loads(Path(report["files"]["json"]).read_text())
     assert saved["systems"] == report["systems"]
     assert Path(report["files"]["chart"]).read_bytes()[:4] == b"\x89PNG"
