@@ -21,6 +21,7 @@ ACTION_UP = "answer_up"
 ACTION_DOWN = "answer_down"
 ACTION_RETRY = "answer_retry"
 ACTION_SAVE_FAQ = "answer_save_faq"
+ACTION_ASK_TEAM = "answer_ask_team"
 CORRECTION_VIEW = "answer_correction"
 CORRECTION_BLOCK = "correction"
 CORRECTION_INPUT = "text"
@@ -57,7 +58,7 @@ def answer_blocks(answer_id: int | str, text: str, *, model_version: str,
                   streaming: bool = False, mode: str | None = None,
                   flags: Sequence[str] | None = None, held_back: Sequence[str] | None = None) -> list[Block]:
     """The answer message: its label, the escaped answer in sections, citations, footer and 👍/👎
-    buttons. ``mode`` is verified, generated, closest or abstain (default: from ``verified``); a
+    buttons (and, on a closest answer, "Ask the team"). ``mode`` is verified, generated, closest or abstain (default: from ``verified``); a
     closest answer is the first of ``sources`` quoted, and its label names that pair's question
     (escaped). ``flags`` are
     the names in a generated answer that no retrieved approved pair holds, ``held_back`` the
@@ -83,9 +84,10 @@ def answer_blocks(answer_id: int | str, text: str, *, model_version: str,
     tail.append(bk.context(footer + (" · _writing…_" if streaming else "")))
     if not streaming:
         value = str(answer_id)
-        tail.append(bk.actions(bk.button("👍 Helpful", ACTION_UP, value),
-                               bk.button("👎 Not right", ACTION_DOWN, value),
-                               block_id=f"answer_feedback_{answer_id}"))
+        buttons = [bk.button("👍 Helpful", ACTION_UP, value), bk.button("👎 Not right", ACTION_DOWN, value)]
+        if mode == "closest":  # quoted for another question: the asker may still want the team's word
+            buttons.append(bk.button("🙋 Ask the team", ACTION_ASK_TEAM, value))
+        tail.append(bk.actions(*buttons, block_id=f"answer_feedback_{answer_id}"))
     room = bk.MAX_BLOCKS - len(head) - len(tail)
     budget = bk.MESSAGE_TEXT_BUDGET - bk.block_text_length(head + tail)
     body = bk.escape(text) if text and text.strip() else ("…" if streaming else EMPTY_ANSWER)

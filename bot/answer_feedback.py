@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import answer_blocks as ab
+from bot import escalation
 from bot.context import BotContext, envelope_team
 from bot.ephemeral import tell
 from bot.conversations import is_private
@@ -59,7 +60,7 @@ def feedback_candidate(db: Any, answer: dict[str, Any], user_id: str, answer_tex
 
 
 def register(app, ctx: BotContext) -> None:
-    """Add the 👍/👎 actions, the correction modal and "Save as FAQ" to ``app``."""
+    """Add the 👍/👎 actions, the correction modal, "Save as FAQ" and "Ask the team" to ``app``."""
 
     def _team(body: dict) -> str:
         return envelope_team(body)
@@ -68,6 +69,21 @@ def register(app, ctx: BotContext) -> None:
         """The store, the rater and the answer that a 👍/👎 button sits on (None when it is gone)."""
         db = ctx.db()
         return db, body["user"]["id"], _answer_row(db, _team(body), action.get("value"))
+
+    @app.action(ab.ACTION_ASK_TEAM)
+    def on_ask_team(ack, body, client, action):  # noqa: ANN001
+        """A closest answer was approved for another question: the person who clicks wants the
+        team's own answer, so the question becomes an open question, as an abstention's does (the
+        expert's reply → a candidate → on approval they are told in this thread)."""
+        ack()
+        _, user, answer = _rated(body, action)
+        if answer is None:
+            return
+        asked = escalation.escalate(ctx, client, team_id=answer["team_id"], channel=answer["channel_id"],
+                                    thread_ts=answer["thread_ts"], user_id=user, question=answer["question"],
+                                    answer_id=answer["id"])
+        _ephemeral_to(client, answer, user, "I have asked the team; you will hear back in this thread once "
+                      "they have answered." if asked else "Please ask your team directly.")
 
     @app.action(ab.ACTION_UP)
     def on_up(ack, body, client, action):  # noqa: ANN001

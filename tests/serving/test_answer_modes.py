@@ -113,6 +113,37 @@ def test_a_generated_answer_whose_every_sentence_is_unsupported_quotes_the_close
     streamed = [_text(c.params) for c in fake_slack.calls_for("chat.update")]
     assert len(streamed) >= 2 and not any("30 days" in t or "555" in t for t in streamed)
     assert db.execute("select count(*) from escalations").fetchone()[0] == 0
+    assert "answer_ask_team" in json.dumps(final["blocks"])
+
+
+def test_ask_the_team_on_a_closest_answer_opens_a_question_and_the_clicker_is_told_when_it_is_answered(
+        answer_bot_factory, answer_settings, fake_slack, fake_llm, db):
+    """A closest answer was approved for another question; "Ask the team" turns the question into an
+    open question, as an abstention does, and the expert's approved answer reaches the thread."""
+    from tests.serving.conftest import approve_pair
+    from tests.serving.test_answers_flow import action_value
+
+    watch(db)
+    approve_pair(db, "How do I reset my VPN password?", "Run vpn-reset and follow the link it prints.")
+    bot = answer_bot_factory(answer_settings.model_copy(update={"answer_verify_score": 1.0}))
+    fake_llm.script = ["The VPN password expires after 30 days."]
+    mention(bot, "when does my VPN password expire?", "1700001100.000100")
+    final = final_update(fake_slack)
+    assert "Closest approved answer" in _text(final)
+    bot.block_action("answer_ask_team", action_value(final, "answer_ask_team"), user_id=MEMBER,
+                     channel=WATCHED, message_ts=final["ts"])
+    open_post = eventually(lambda: [p for p in posts_in(fake_slack, "C0REVIEW") if "Open question" in p["text"]],
+                           what="the open question")[0]
+    assert "when does my VPN password expire?" in open_post["text"]
+    note = eventually(lambda: [c.params for c in fake_slack.calls_for("chat.postEphemeral")
+                               if "asked the team" in c.params.get("text", "")], what="the note")[0]
+    assert note["user"] == MEMBER and note["thread_ts"] == "1700001100.000100"
+    cid = _expert_answers(bot, db, fake_slack, "1700001101.000100", "VPN passwords expire every 90 days.")
+    bot.block_action(rb.ACTION_APPROVE, str(cid), user_id=REVIEWER, channel="C0REVIEW",
+                     message_ts=get_candidate(db, TEAM, cid)["review_ts"])
+    told = eventually(lambda: [p for p in posts_in(fake_slack, WATCHED, "1700001100.000100")
+                               if "now has an answer" in p.get("text", "")], what="the note to the asker")[0]
+    assert f"<@{MEMBER}>" in told["text"] and "expire every 90 days" in told["text"]
 
 
 def test_a_generated_answer_with_nothing_supported_and_nothing_retrieved_abstains_and_asks_the_team(
@@ -133,12 +164,12 @@ def _open_question(bot, db, question: str, ts: str, user: str = MEMBER) -> None:
                what=f"the open question from {ts}")
 
 
-def _expert_answers(bot, db, fake_slack, ts: str) -> int:
+def _expert_answers(bot, db, fake_slack, ts: str, text: str = "Yes, calm dogs are welcome on Fridays.") -> int:
     """A reviewer answers the open question in its review-channel thread; the candidate's id."""
     review_ts = next(ts for (ch, ts), m in fake_slack.posted.items() if ch == "C0REVIEW" and m is not None
                      and "Open question" in (m.get("text") or ""))
     bot.event({"type": "message", "channel": "C0REVIEW", "thread_ts": review_ts, "channel_type": "channel",
-               "user": REVIEWER, "text": "Yes, calm dogs are welcome on Fridays.", "ts": ts})
+               "user": REVIEWER, "text": text, "ts": ts})
     return eventually(lambda: db.execute("select candidate_id from escalations where status = 'answered'")
                       .fetchone(), what="the candidate")[0]
 
