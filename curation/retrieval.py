@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from curation.bm25_index import Bm25Index
@@ -59,19 +61,18 @@ def _latest(conn: Any, team_id: str) -> int:
     return int(row[0] or 0)
 
 
-def _build(conn: Any, team_id: str) -> tuple[Bm25Index, int]:
-    seq = _latest(conn, team_id)  # first: a change made while reading is applied again next time
+def _build(conn: Any, team_id: str, seq: int) -> Bm25Index:
+    """The index of the workspace's approved pairs (``seq``, the log's last entry, was read first:
+    a change made while reading is applied again at the next lookup)."""
     rows = conn.execute("select id, question, answer from candidates where team_id = ? and "
                         "status = 'approved' and stale = 0 order by id", [team_id]).fetchall()
-    return Bm25Index([(r[0], f"{r[1]}\n{r[2]}") for r in rows]), seq
+    return Bm25Index([(r[0], f"{r[1]}\n{r[2]}") for r in rows])
 
 
-def _apply_changes(conn: Any, team_id: str, entry: _Entry, latest: int) -> None:
+def _apply_changes(conn: Any, team_id: str, index: Bm25Index, since: int, latest: int) -> None:
     ids = [r[0] for r in conn.execute(
         "select distinct candidate_id from retrieval_changes where team_id = ? and seq > ? and seq <= ?",
-        [team_id, entry.seq, latest])]
-    index = entry.index
-    assert index is not None
+        [team_id, since, latest])]
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         now = {r[0]: r[1:] for r in conn.execute(
@@ -83,7 +84,6 @@ def _apply_changes(conn: Any, team_id: str, entry: _Entry, latest: int) -> None:
                 index.add(cid, f"{row[0]}\n{row[1]}")
             else:
                 index.remove(cid)
-    entry.seq = latest
 
 
 def _store_key(conn: Any) -> tuple[str, int] | None:
@@ -98,10 +98,9 @@ def _store_key(conn: Any) -> tuple[str, int] | None:
         return None
 
 
-def _ranked(db: Any, team_id: str, words: list[str], limit: int,
-            doc_id: int | None = None) -> list[tuple[int, float]]:
-    """BM25 ``(id, score)`` best first, or with ``doc_id`` that one pair's score, on an index in
-    step with the store."""
+@contextmanager
+def _index(db: Any, team_id: str) -> Iterator[Bm25Index]:
+    """The workspace's index, brought in step with the store's change log, held for the block."""
     conn = _conn(db)
     key = _store_key(conn)
     latest = _latest(conn, team_id)
@@ -113,24 +112,19 @@ def _ranked(db: Any, team_id: str, words: list[str], limit: int,
         with _ENTRIES_LOCK:
             entry = _ENTRIES.setdefault((*key, team_id), _Entry())
     with entry.lock:
-        if entry.index is not None and latest < entry.seq:
-            entry.index = None  # the log went back (the store was restored from a copy): rebuild
-        if entry.index is None:
-            entry.index, entry.seq = _build(conn, team_id)
-        if latest > entry.seq:
+        # No index yet, or the log went back (the store was restored from a copy): build one.
+        stale = entry.index is None or latest < entry.seq
+        if not stale and latest > entry.seq:
             changes = conn.execute("select count(*) from retrieval_changes where team_id = ? and seq > ?",
                                    [team_id, entry.seq]).fetchone()[0]
-            if changes > REBUILD_SHARE * len(entry.index) + 64:  # a bulk import: cheaper from scratch
-                entry.index, entry.seq = _build(conn, team_id)
-            else:
-                _apply_changes(conn, team_id, entry, latest)
-                if entry.index.delta_share > REBUILD_SHARE:
-                    entry.index, entry.seq = _build(conn, team_id)
-        index = entry.index
-        terms = index.query_terms(words)
-        if doc_id is not None:
-            return [(doc_id, index.score(doc_id, terms))]
-        return index.top(terms, limit)
+            stale = changes > REBUILD_SHARE * len(entry.index) + 64  # a bulk import: cheaper from scratch
+            if not stale:
+                _apply_changes(conn, team_id, entry.index, entry.seq, latest)
+                stale = entry.index.delta_share > REBUILD_SHARE
+        if stale:
+            entry.index = _build(conn, team_id, latest)
+        entry.seq = latest
+        yield entry.index
 
 
 def warm(db: Any) -> list[str]:
@@ -139,7 +133,8 @@ def warm(db: Any) -> list[str]:
     teams = [r[0] for r in _conn(db).execute(
         "select distinct team_id from candidates where status = 'approved' and stale = 0")]
     for team_id in teams:
-        _ranked(db, team_id, [], 0)
+        with _index(db, team_id):
+            pass
     return teams
 
 
@@ -161,34 +156,26 @@ def top_pairs(db: Any, team_id: str, question: str, k: int = 3, *,
     if not words or k < 1:
         return []
     limit = max(_FIRST_ROUND, 4 * k)
-    while True:
-        ranked = _ranked(db, team_id, words, limit)
-        seen = _visible(db, [cid for cid, _ in ranked], visible_in)
-        kept = [(cid, score) for cid, score in ranked if cid in seen][:k]
-        if len(kept) == k or len(ranked) < limit:
-            break
-        limit *= 4
-    rows = {r[0]: r for r in _conn(db).execute(
-        f"select id, question, answer from candidates where id in ({','.join('?' * len(kept))})",
-        [cid for cid, _ in kept])} if kept else {}
-    pairs = [{"id": cid, "question": rows[cid][1], "answer": rows[cid][2], "bm25": score}
-             for cid, score in kept if cid in rows]
-    if pairs:
-        pairs[0]["bm25_self"] = self_score(db, team_id, pairs[0])
+    with _index(db, team_id) as index:
+        terms = index.query_terms(words)
+        while True:
+            ranked = index.top(terms, limit)
+            seen = _visible(db, [cid for cid, _ in ranked], visible_in)
+            pairs = [{"id": cid, "question": seen[cid][0], "answer": seen[cid][1], "bm25": score}
+                     for cid, score in ranked if cid in seen][:k]
+            if len(pairs) == k or len(ranked) < limit:
+                break
+            limit *= 4
+        if pairs:  # the most the best pair could score: its own question as the query
+            own = index.query_terms(query_words(pairs[0]["question"]))
+            pairs[0]["bm25_self"] = index.score(pairs[0]["id"], own) if own else 0.0
     return pairs
 
 
-def _visible(db: Any, ids: list[int], visible_in: str | None) -> set[int]:
+def _visible(db: Any, ids: list[int], visible_in: str | None) -> dict[int, tuple[str, str]]:
+    """``id → (question, answer)`` of those of ``ids`` that may be seen in ``visible_in``."""
     if not ids:
-        return set()
-    return {r[0] for r in _conn(db).execute(
-        f"select c.id from candidates c where c.id in ({','.join('?' * len(ids))}) and {visible_sql('c')}",
-        [*ids, visible_in])}
-
-
-def self_score(db: Any, team_id: str, pair: dict[str, Any]) -> float:
-    """The BM25 score of ``pair`` for its own question as the query (0.0 when it has no words)."""
-    words = query_words(pair["question"])
-    if not words:
-        return 0.0
-    return _ranked(db, team_id, words, 1, doc_id=pair["id"])[0][1]
+        return {}
+    return {r[0]: (r[1], r[2]) for r in _conn(db).execute(
+        f"select c.id, c.question, c.answer from candidates c where c.id in ({','.join('?' * len(ids))}) "
+        f"and {visible_sql('c')}", [*ids, visible_in])}
