@@ -131,9 +131,10 @@ def train_run(db: Any, data_dir: Path, dataset: str, overrides: dict, env: dict[
     return {"job": job["id"], "wall_s": round(seconds, 1),
             "config": {k: plan.config.to_dict()[k] for k in ("epochs", "learning_rate", "lora_r", "max_length",
                                                               "per_device_batch_size", "packing", "bf16",
-                                                              "target_modules")},
+                                                              "frozen_bf16", "answer_only_head",
+                                                              "packed_attention", "target_modules")},
             **{k: result.get(k) for k in ("steps", "tokens_seen", "first_loss", "last_loss", "train_loss",
-                                          "seconds", "precision", "threads")}}
+                                          "seconds", "precision", "base_weights", "threads")}}
 
 
 def acceptance_run(label: str, variant_overrides: dict, env: dict[str, str], args: Any,

@@ -76,6 +76,18 @@ class TrainConfig:
                            "over fp32 weights on a CPU. None: where the hardware has it (a CPU with "
                            "avx512_bf16 or AMX, a GPU with bf16), fp32 elsewhere; decided when the "
                            "run starts (training/hardware.py).")
+    frozen_bf16: bool = _f(False, "Where bf16 is on, keep the frozen base weights in bf16 too (the "
+                           "LoRA weights and the optimizer stay fp32), so no step casts the base "
+                           "model again. False on a CPU: autocast over fp32 weights (on a GPU bf16 "
+                           "always loads the weights in bf16).")
+    answer_only_head: bool = _f(False, "Compute the LM head and loss at the answer tokens only (the "
+                                "tokens that carry loss), not at every position as TRL does on a CPU; "
+                                "the loss is the same, TRL's entropy and token-accuracy logs are left "
+                                "out (training/answer_loss.py).")
+    packed_attention: bool = _f(False, "With packing, attend within each packed example as a batch of "
+                                "examples, not over the whole row under a mask: exact, and a fraction of "
+                                "the work on a CPU (training/packed_attention.py). Needs packing and no "
+                                "attn_implementation.")
     torch_compile: bool = _f(False, "Compile the model with torch.compile (transformers' "
                              "torch_compile). Off in every preset: on 2 CPU cores it made steps "
                              "1.06x faster after 4.5 min of compiling (README, issue #17).")
@@ -130,6 +142,11 @@ class TrainConfig:
             problems.append(f"lora_top_layers must be at least 1 or null (got {self.lora_top_layers})")
         if self.max_steps == 0 or self.max_steps < -1:
             problems.append(f"max_steps must be -1 or positive (got {self.max_steps})")
+        if self.packed_attention and not self.packing:
+            problems.append("packed_attention needs packing (it attends within each packed example)")
+        if self.packed_attention and self.attn_implementation:
+            problems.append(f"packed_attention replaces attn_implementation={self.attn_implementation!r}: "
+                            "set one of them")
         if self.load_in_4bit and self.device != "cuda":
             problems.append("load_in_4bit needs device 'cuda' (bitsandbytes 4-bit is GPU-only)")
         if self.num_processes > 1 and self.device != "cuda":

@@ -224,8 +224,14 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None,
     bf16 = use_bf16(cfg.bf16, cfg.device)
     # On the CPU, bf16 is autocast over fp32 weights: matrix products run in bf16 (AMX/AVX512-BF16)
     # while norms, embeddings and the LoRA weights stay fp32, so the loss tracks the fp32 run.
-    model_kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if bf16 and cuda else torch.float32}
-    if cfg.attn_implementation or cuda:
+    # With frozen_bf16 the frozen base is stored in bf16 as well (PEFT keeps the adapter in fp32).
+    frozen_bf16 = bf16 and (cuda or cfg.frozen_bf16)
+    model_kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if frozen_bf16 else torch.float32}
+    if cfg.packed_attention:
+        from training.packed_attention import register
+
+        model_kwargs["attn_implementation"] = register()
+    elif cfg.attn_implementation or cuda:
         model_kwargs["attn_implementation"] = cfg.attn_implementation or _best_attention()
     if cfg.load_in_4bit:
         from transformers import BitsAndBytesConfig
@@ -283,6 +289,10 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None,
         # backward pass ends there (embeddings and lower layers are frozen)
         layers_to_transform=layers,
     )
+    if cfg.answer_only_head:
+        from training.answer_loss import answer_loss_trainer
+
+        SFTTrainer = answer_loss_trainer(SFTTrainer)  # noqa: N806 - the class TRL's name stands for
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config)
     if report is not None:
@@ -291,7 +301,12 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None,
         trainer.add_callback(callback)
     resume = latest_checkpoint(out) if spec.resume else None
     t0 = time.monotonic()
-    output = trainer.train(resume_from_checkpoint=resume)
+    # Under autocast the LoRA layers need not cast their bf16 input to their fp32 weights' dtype
+    # first (autocast casts the small LoRA weights instead): two copies of every activation saved.
+    from peft.helpers import disable_input_dtype_casting
+
+    with disable_input_dtype_casting(trainer.model, active=frozen_bf16 and not cuda):
+        output = trainer.train(resume_from_checkpoint=resume)
     seconds = time.monotonic() - t0
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     results = {
@@ -305,6 +320,7 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None,
         "n_train": len(rows),
         "loss_on": "assistant" if template is not None else "completion",
         "precision": "bf16" if bf16 else "fp32",
+        "base_weights": "bf16" if frozen_bf16 else "fp32",
         "threads": torch.get_num_threads(),
     }
     if trainer.is_world_process_zero():
