@@ -112,6 +112,10 @@ LEVERS = {
     "rows-256x4": lever({"max_length": 256, "per_device_batch_size": 4}),
     "rows-1024x1": lever({"max_length": 1024, "per_device_batch_size": 1}),
     "lora-attention": lever({"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}),
+    # the second round (this session's profile of a step): work the old preset did for nothing
+    "bf16-weights": lever({"bf16": True, "frozen_bf16": True}),
+    "answer-only-head": lever({"answer_only_head": True}),
+    "packed-attention": lever({"packed_attention": True}),
 }
 
 

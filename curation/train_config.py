@@ -147,6 +147,9 @@ class TrainConfig:
         if self.packed_attention and self.attn_implementation:
             problems.append(f"packed_attention replaces attn_implementation={self.attn_implementation!r}: "
                             "set one of them")
+        if self.answer_only_head and self.num_processes > 1:
+            problems.append("answer_only_head is for one process: across GPUs TRL's own head scales the "
+                            "loss for data parallelism")
         if self.load_in_4bit and self.device != "cuda":
             problems.append("load_in_4bit needs device 'cuda' (bitsandbytes 4-bit is GPU-only)")
         if self.num_processes > 1 and self.device != "cuda":

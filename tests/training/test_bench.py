@@ -77,6 +77,12 @@ def test_today_runs_with_openmp_defaults_and_adopted_with_ours(bench, monkeypatc
     assert passive["OMP_WAIT_POLICY"] == "PASSIVE" and "GOMP_SPINCOUNT" not in passive
     assert bench.variant_env(bench.LEVERS["1-thread"])["OMP_NUM_THREADS"] == "1"
     assert bench.TODAY["overrides"]["bf16"] is False  # the old preset stays comparable
+    # ... also when the preset gains levers: each is off in TODAY and on in the preset
+    from curation.train_config import build_config
+
+    adopted = build_config("cpu-small")
+    for field in ("frozen_bf16", "answer_only_head", "packed_attention"):
+        assert bench.TODAY["overrides"][field] is False and getattr(adopted, field) is True
 
 
 @pytest.mark.slow

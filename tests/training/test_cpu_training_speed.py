@@ -124,6 +124,8 @@ def test_packed_attention_needs_packing_and_no_other_attention():
     with pytest.raises(ConfigError, match="packed_attention replaces attn_implementation='sdpa'"):
         build_config("cpu-small", {"attn_implementation": "sdpa"})
     assert build_config("cpu-small", {"packing": False, "packed_attention": False}).packing is False
+    with pytest.raises(ConfigError, match="answer_only_head is for one process"):
+        build_config("gpu-lora", {"answer_only_head": True, "num_processes": 2})
     preset = build_config("cpu-small")
     assert preset.frozen_bf16 and preset.answer_only_head and preset.packed_attention
 
