@@ -80,6 +80,7 @@ def padding_waste(lengths: list[int], batch_size: int, max_length: int, seed: in
 #: (``GOMP_SPINCOUNT=300000`` is libgomp's default when OMP_WAIT_POLICY is unset; set, it also
 #: keeps the training child's passive default off when the run goes through the worker).
 TODAY = {"overrides": {"bf16": False, "frozen_bf16": False, "answer_only_head": False, "packed_attention": False,
+                       "pad_rows_to": None,
                        "torch_compile": False, "max_length": 512, "per_device_batch_size": 2,
                        "target_modules": "all-linear"}, "env": {"GOMP_SPINCOUNT": "300000"}}
 #: ``cpu-small`` as adopted: the preset itself, with the training child's thread defaults.

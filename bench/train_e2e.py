@@ -132,7 +132,8 @@ def train_run(db: Any, data_dir: Path, dataset: str, overrides: dict, env: dict[
             "config": {k: plan.config.to_dict()[k] for k in ("epochs", "learning_rate", "lora_r", "max_length",
                                                               "per_device_batch_size", "packing", "bf16",
                                                               "frozen_bf16", "answer_only_head",
-                                                              "packed_attention", "target_modules")},
+                                                              "packed_attention", "pad_rows_to",
+                                                              "target_modules")},
             **{k: result.get(k) for k in ("steps", "tokens_seen", "first_loss", "last_loss", "train_loss",
                                           "seconds", "precision", "base_weights", "threads")}}
 

@@ -84,6 +84,11 @@ class TrainConfig:
                                 "tokens that carry loss), not at every position as TRL does on a CPU; "
                                 "the loss is the same, TRL's entropy and token-accuracy logs are left "
                                 "out (training/answer_loss.py).")
+    pad_rows_to: int | None = _f(None, "With answer_only_head and packing, pad each step's packed row "
+                                 "(and its answer positions) to a multiple of this many tokens, with no "
+                                 "loss on the padding: with bf16 on a CPU, oneDNN builds its matrix-product "
+                                 "kernels anew for every new row length (about 7 ms each, dozens a step). "
+                                 "None: no padding.")
     packed_attention: bool = _f(False, "With packing, attend within each packed example as a batch of "
                                 "examples, not over the whole row under a mask: exact, and a fraction of "
                                 "the work on a CPU (training/packed_attention.py). Needs packing and no "
@@ -147,6 +152,9 @@ class TrainConfig:
         if self.packed_attention and self.attn_implementation:
             problems.append(f"packed_attention replaces attn_implementation={self.attn_implementation!r}: "
                             "set one of them")
+        if self.pad_rows_to is not None and not (self.answer_only_head and self.packing and self.pad_rows_to >= 1):
+            problems.append(f"pad_rows_to={self.pad_rows_to} needs answer_only_head and packing, and at least 1 "
+                            "(or null)")
         if self.answer_only_head and self.num_processes > 1:
             problems.append("answer_only_head is for one process: across GPUs TRL's own head scales the "
                             "loss for data parallelism")

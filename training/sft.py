@@ -292,7 +292,7 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None,
     if cfg.answer_only_head:
         from training.answer_loss import answer_loss_trainer
 
-        SFTTrainer = answer_loss_trainer(SFTTrainer)  # noqa: N806 - the class TRL's name stands for
+        SFTTrainer = answer_loss_trainer(SFTTrainer, cfg.pad_rows_to)  # noqa: N806 - TRL's class, extended
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config)
     if report is not None:

@@ -83,6 +83,7 @@ def test_today_runs_with_openmp_defaults_and_adopted_with_ours(bench, monkeypatc
     adopted = build_config("cpu-small")
     for field in ("frozen_bf16", "answer_only_head", "packed_attention"):
         assert bench.TODAY["overrides"][field] is False and getattr(adopted, field) is True
+    assert bench.TODAY["overrides"]["pad_rows_to"] is None and adopted.pad_rows_to == 64
 
 
 @pytest.mark.slow

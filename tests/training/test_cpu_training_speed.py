@@ -15,7 +15,7 @@ from curation.datasets import write_jsonl
 from curation.errors import ConfigError
 from curation.train_config import build_config
 from tests.training.conftest import TEAM
-from training.answer_loss import answer_loss
+from training.answer_loss import answer_loss, pad_packed_row
 from training.config import resolve_config
 from training.data import load_dataset_messages
 from training.packed_attention import example_layout, packed_attention_forward
@@ -118,16 +118,48 @@ def test_the_loss_at_the_answer_tokens_equals_the_loss_over_every_positions_logi
     assert answer_loss(hidden, labels, weight).item() == 0.0
 
 
+def test_padding_the_answer_positions_leaves_the_loss_as_it_was():
+    torch.manual_seed(2)
+    hidden = torch.randn(1, 40, 16, requires_grad=True)
+    weight = torch.randn(50, 16)
+    labels = torch.randint(0, 50, (1, 40))
+    labels[0, :13] = -100
+    plain = answer_loss(hidden, labels, weight)
+    padded = answer_loss(hidden, labels, weight, pad_to=64)
+    torch.testing.assert_close(padded, plain)
+    torch.testing.assert_close(torch.autograd.grad(padded, hidden)[0], torch.autograd.grad(plain, hidden)[0])
+
+
+def test_a_packed_row_is_padded_with_one_example_that_carries_no_loss():
+    cu = torch.tensor([0, 5, 12], dtype=torch.int32)
+    row = {"input_ids": torch.arange(10, 22)[None], "labels": torch.arange(10, 22)[None],
+           "position_ids": torch.tensor([[0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5, 6]]),
+           "cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": 7, "max_length_k": 7,
+           "seq_idx": torch.tensor([[0] * 5 + [1] * 7], dtype=torch.int32)}
+    out = pad_packed_row(row, 16, pad_id=2)
+    assert out["input_ids"].shape == (1, 16) and out["input_ids"][0, 12:].tolist() == [2] * 4
+    assert out["labels"][0, 12:].tolist() == [-100] * 4 and out["labels"][0, :12].tolist() == list(range(10, 22))
+    assert out["position_ids"][0, 12:].tolist() == [0, 1, 2, 3]  # an example of its own
+    assert out["cu_seq_lens_q"].tolist() == out["cu_seq_lens_k"].tolist() == [0, 5, 12, 16]
+    assert out["max_length_q"] == 7 and out["seq_idx"][0, 12:].tolist() == [2] * 4
+    assert pad_packed_row(row, 12, pad_id=2) is row  # already a multiple
+    assert row["input_ids"].shape == (1, 12)  # the caller's batch is untouched (the Trainer counted it)
+    with pytest.raises(ValueError, match="one flattened row"):
+        pad_packed_row({"input_ids": torch.zeros(2, 5, dtype=torch.long)}, 8, pad_id=2)
+
+
 def test_packed_attention_needs_packing_and_no_other_attention():
     with pytest.raises(ConfigError, match="packed_attention needs packing"):
         build_config("cpu-small", {"packing": False})
     with pytest.raises(ConfigError, match="packed_attention replaces attn_implementation='sdpa'"):
         build_config("cpu-small", {"attn_implementation": "sdpa"})
-    assert build_config("cpu-small", {"packing": False, "packed_attention": False}).packing is False
+    assert build_config("cpu-small", {"packing": False, "packed_attention": False, "pad_rows_to": None}).packing is False
+    with pytest.raises(ConfigError, match="pad_rows_to=64 needs answer_only_head and packing"):
+        build_config("cpu-small", {"answer_only_head": False})
     with pytest.raises(ConfigError, match="answer_only_head is for one process"):
         build_config("gpu-lora", {"answer_only_head": True, "num_processes": 2})
     preset = build_config("cpu-small")
-    assert preset.frozen_bf16 and preset.answer_only_head and preset.packed_attention
+    assert preset.frozen_bf16 and preset.answer_only_head and preset.packed_attention and preset.pad_rows_to == 64
 
 
 def _first_step(tmp_path: Path, model: Path, rows: list, name: str, **overrides) -> dict:
@@ -144,9 +176,10 @@ def test_the_cpu_levers_train_the_same_first_step_as_before(tmp_path, tiny_model
     """fp32 throughout, so that only the levers differ: the same loss to float precision."""
     rows, _ = load_dataset_messages(store_with_dataset, TEAM, "v1")
     before = _first_step(tmp_path, tiny_model, rows, "before", bf16=False, answer_only_head=False,
-                         packed_attention=False)
+                         packed_attention=False, pad_rows_to=None)
     after = _first_step(tmp_path, tiny_model, rows, "after", bf16=False)
     assert after["run"]["config"]["answer_only_head"] and after["run"]["config"]["packed_attention"]
+    assert after["run"]["config"]["pad_rows_to"] == 64  # padded rows and answer positions: no change either
     assert after["tokens_seen"] == before["tokens_seen"]
     assert after["first_loss"] == pytest.approx(before["first_loss"], rel=1e-4)
 
