@@ -87,7 +87,9 @@ def answer_loss_trainer(base: type, pad_to: int | None = None) -> type:
             network = self.accelerator.unwrap_model(model)
             causal_lm = network.get_base_model() if hasattr(network, "get_base_model") else network
             if pad_to:
-                inputs = pad_packed_row(inputs, pad_to, self.processing_class.pad_token_id)
+                pad_id = getattr(self.processing_class, "pad_token_id", None)
+                # any token will do: the padding is an example of its own, without loss
+                inputs = pad_packed_row(inputs, pad_to, 0 if pad_id is None else pad_id)
             features = {k: v for k, v in inputs.items() if k != "labels"}
             # accelerate puts autocast (bf16) around the model's own forward, which this bypasses
             with self.accelerator.autocast():

@@ -222,9 +222,9 @@ def train(spec: RunSpec, report: Callable[[dict[str, Any]], None] | None = None,
 
     cuda = cfg.device == "cuda"
     bf16 = use_bf16(cfg.bf16, cfg.device)
-    # On the CPU, bf16 is autocast over fp32 weights: matrix products run in bf16 (AMX/AVX512-BF16)
-    # while norms, embeddings and the LoRA weights stay fp32, so the loss tracks the fp32 run.
-    # With frozen_bf16 the frozen base is stored in bf16 as well (PEFT keeps the adapter in fp32).
+    # On the CPU, bf16 is autocast: matrix products run in bf16 (AMX/AVX512-BF16). The frozen base is
+    # stored in bf16 with frozen_bf16 (no cast at every use), in fp32 without; the LoRA weights and
+    # their optimizer state stay fp32 either way (PEFT keeps the adapter in fp32).
     frozen_bf16 = bf16 and (cuda or cfg.frozen_bf16)
     model_kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if frozen_bf16 else torch.float32}
     if cfg.packed_attention:
