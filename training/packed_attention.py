@@ -45,9 +45,9 @@ def packed_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor
     """Causal attention within each packed example. ``query`` is ``[1, heads, N, dim]``, ``key`` and
     ``value`` ``[1, kv_heads, N, dim]``; returns ``[1, N, heads, dim]`` like transformers' sdpa."""
     if cu_seq_lens_q is None or query.shape[0] != 1:
+        given = "no cu_seq_lens_q" if cu_seq_lens_q is None else f"{query.shape[0]} rows"
         raise ValueError(f"{NAME} attention is for training on packed rows (packing=True, one flattened "
-                         f"row with cu_seq_lens_q); got a batch of {query.shape[0]} rows"
-                         f"{'' if cu_seq_lens_q is None else ' with'} without example boundaries")
+                         f"row with cu_seq_lens_q); got {given}, so without example boundaries")
     n_tokens = query.shape[2]
     index, valid = example_layout(cu_seq_lens_q.to(query.device), n_tokens)
 
